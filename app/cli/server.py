@@ -1,0 +1,70 @@
+"""`tunelab serve` and `tunelab db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from app.settings import Settings
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the API and dashboard")
+    serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--database-url", default=None, help="SQLAlchemy URL; default: a SQLite file")
+    serve.add_argument("--broker", default=None, help="redis:// URL of the Celery broker")
+    serve.add_argument("--data-dir", default=None, help="where the embedded default keeps its files")
+    serve.add_argument("--demo", action="store_true", help="start a demo study on an empty database")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=run_serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("--database-url", default=None)
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(handler=run_upgrade)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Command-line flags win over TUNELAB_* variables and `.env`."""
+    overrides = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "database_url": getattr(args, "database_url", None),
+        "broker_url": getattr(args, "broker", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "demo": True if getattr(args, "demo", False) else None,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"TUNELAB_{key.upper()}"] = str(value)
+    return Settings()
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    settings = settings_from(args)
+    upgrade(settings.resolved_database_url, args.revision)
+    print(f"database at {settings.resolved_database_url} is at revision {args.revision}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.db.migrate import upgrade
+    from app.main import create_app
+
+    settings = settings_from(args)
+    upgrade(settings.resolved_database_url)
+    if not os.environ.get("TUNELAB_API_URL"):
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        settings.api_url = f"http://{host}:{settings.port}"
+    app = create_app(settings)
+    print(f"Tunelab on http://{settings.host}:{settings.port}  (database: {settings.resolved_database_url})")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,1 @@
+"""The strategy engine: pure Python, no database and no HTTP imports."""

@@ -1,0 +1,84 @@
+"""The FastAPI application: API under /api/v1, the dashboard at /."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from anyio import to_thread
+from fastapi import APIRouter, FastAPI
+
+from app.core.errors import install_error_handlers
+from app.core.limits import BodySizeLimit
+from app.db.session import Database
+from app.metrics.endpoints import router as metrics_router
+from app.settings import Settings, get_settings
+from app.studies.endpoints import router as studies_router
+from app.trials import service as trials_service
+from app.trials.endpoints import router as trials_router
+
+log = logging.getLogger("tunelab")
+
+FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    router.include_router(studies_router)
+    router.include_router(trials_router)
+    router.include_router(metrics_router)
+
+    @router.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return router
+
+
+async def _reap_forever(database: Database, interval_s: float) -> None:
+    """Fails or re-queues trials whose heartbeat stopped, and ends studies out of time."""
+
+    def sweep() -> int:
+        with database.session() as session:
+            return trials_service.reap_stale(session)
+
+    while True:
+        try:
+            recovered = await to_thread.run_sync(sweep)
+            if recovered:
+                log.info("recovered %d trials without heartbeat", recovered)
+        except Exception:  # a database hiccup must not kill the sweeper
+            log.exception("heartbeat sweep failed")
+        await asyncio.sleep(interval_s)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or Database(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reaper = asyncio.create_task(_reap_forever(database, settings.reaper_interval_s))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+
+    app = FastAPI(
+        title="Tunelab",
+        version="0.1.0",
+        description="Hyperparameter tuning studies, trials and strategies.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(api_router())
+    return app

@@ -1,0 +1,49 @@
+"""Settings from the environment (TUNELAB_*) or a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".tunelab"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUNELAB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Empty means the embedded default: a SQLite file in data_dir, created on first start.
+    database_url: str = ""
+    # Empty means trials run in-process; a redis:// URL sends them to Celery workers.
+    broker_url: str = ""
+    # Redis for fanning out live events between API processes; defaults to the broker.
+    redis_url: str = ""
+    # The URL trial processes and workers use to reach this API.
+    api_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Seconds between sweeps for trials whose heartbeat stopped.
+    reaper_interval_s: float = 2.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Start a demo study on an empty database (the quick start sets it).
+    demo: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'tunelab.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

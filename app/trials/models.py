@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.types import FaithfulFloat, UTCDateTime, utcnow
+from app.db.base import Base
+from app.engine.base import TrialState
+
+if TYPE_CHECKING:
+    from app.studies.models import Study
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        Index("ix_trials_study_state", "study_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    value: Mapped[float | None] = mapped_column(FaithfulFloat, nullable=True)
+    # Fidelity budget currently granted (epochs, data fraction, ...); None without fidelity.
+    budget: Mapped[float | None] = mapped_column(FaithfulFloat, nullable=True)
+    # Highest rung reached, for multi-fidelity schedulers; -1 before the first.
+    rung: Mapped[int] = mapped_column(Integer, default=-1)
+    # Data a strategy keeps on its trial (grid index, bracket, ...).
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # suggested | user | imported | retry
+    source: Mapped[str] = mapped_column(String(16), default="suggested")
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    resumes: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who runs it: "api" for external clients, "worker-host:slot" for workers.
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_step: Mapped[float | None] = mapped_column(FaithfulFloat, nullable=True)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    study: Mapped[Study] = relationship(back_populates="trials", lazy="raise")
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+
+class TrialLog(Base):
+    """A trial's console output in appended chunks; `offset` is the byte offset of the chunk."""
+
+    __tablename__ = "trial_logs"
+    __table_args__ = (UniqueConstraint("trial_id", "offset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    offset: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,188 @@
+"""Every SQL query about trials and their logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.engine.base import TrialState
+from app.trials.models import Trial, TrialLog
+
+ORDERINGS = ("number", "-number", "value", "-value", "started_at", "-started_at", "finished_at", "-finished_at")
+_TIME_KEYS = ("started_at", "finished_at")
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key), default=str).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    return list(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+
+
+class TrialRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, trial_id: int) -> Trial | None:
+        return self.session.get(Trial, trial_id)
+
+    def get_for_update(self, trial_id: int) -> Trial | None:
+        stmt = select(Trial).where(Trial.id == trial_id)
+        if self.session.get_bind().dialect.name != "sqlite":
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+    def add(self, trial: Trial) -> Trial:
+        self.session.add(trial)
+        self.session.flush()
+        return trial
+
+    def count_in_states(self, study_id: int, states: Sequence[str]) -> int:
+        stmt = select(func.count()).select_from(Trial).where(
+            Trial.study_id == study_id, Trial.state.in_(list(states))
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    def first_queued(self, study_id: int) -> Trial | None:
+        stmt = (
+            select(Trial)
+            .where(Trial.study_id == study_id, Trial.state == TrialState.QUEUED)
+            .order_by(Trial.number)
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
+    def in_states(self, study_id: int, states: Sequence[str] | None = None) -> list[Trial]:
+        stmt = select(Trial).where(Trial.study_id == study_id)
+        if states is not None:
+            stmt = stmt.where(Trial.state.in_(list(states)))
+        return list(self.session.scalars(stmt.order_by(Trial.number)))
+
+    def all_for_study(self, study_id: int) -> list[Trial]:
+        return self.in_states(study_id)
+
+    def page(
+        self,
+        study_id: int,
+        states: Sequence[str] | None,
+        order_by: str,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Trial], str | None]:
+        """Keyset pagination: the cursor holds the sort key of the last row returned."""
+        descending = order_by.startswith("-")
+        key = order_by.lstrip("-")
+        column: Any = {
+            "number": Trial.number,
+            "value": Trial.value,
+            "started_at": Trial.started_at,
+            "finished_at": Trial.finished_at,
+        }[key]
+        stmt = select(Trial).where(Trial.study_id == study_id)
+        if states:
+            stmt = stmt.where(Trial.state.in_(list(states)))
+        if cursor:
+            last_null, last_value, last_id = decode_cursor(cursor)
+            if key in _TIME_KEYS and last_value is not None:
+                last_value = datetime.fromisoformat(last_value)
+            stmt = stmt.where(self._after(column, bool(last_null), last_value, last_id, descending))
+        # Rows without a sort value come last in both directions: (is null, value, id).
+        nulls_last = case((column.is_(None), 1), else_=0)
+        order = (lambda c: c.desc()) if descending else (lambda c: c.asc())
+        stmt = stmt.order_by(nulls_last, order(column), order(Trial.id))
+        rows = list(self.session.scalars(stmt.limit(limit + 1)))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            value = getattr(last, key)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            next_cursor = encode_cursor([value is None, value, last.id])
+        return rows, next_cursor
+
+    @staticmethod
+    def _after(column: Any, last_null: bool, last_value: Any, last_id: int, descending: bool) -> ColumnElement[bool]:
+        beyond = (lambda c, v: c < v) if descending else (lambda c, v: c > v)
+        if last_null:
+            return and_(column.is_(None), beyond(Trial.id, last_id))
+        return or_(
+            column.is_(None),
+            beyond(column, last_value),
+            and_(column == last_value, beyond(Trial.id, last_id)),
+        )
+
+    def stale_running(self, now: datetime, limit: int = 100) -> list[Trial]:
+        """Running trials of any study whose last sign of life is older than their timeout.
+
+        The timeout lives in each study's limits (JSON), so candidates are filtered in
+        Python; only trials idle for at least the smallest allowed timeout are read."""
+        from app.studies.models import Study
+
+        stmt = (
+            select(Trial, Study.limits)
+            .join(Study, Study.id == Trial.study_id)
+            .where(Trial.state == TrialState.RUNNING)
+            .order_by(Trial.heartbeat_at)
+            .limit(limit * 10)
+        )
+        stale: list[Trial] = []
+        for trial, limits in self.session.execute(stmt):
+            timeout = float((limits or {}).get("heartbeat_timeout_s", 300))
+            seen = trial.heartbeat_at or trial.started_at or trial.created_at
+            if (now - seen).total_seconds() > timeout:
+                stale.append(trial)
+            if len(stale) >= limit:
+                break
+        return stale
+
+    # Logs -----------------------------------------------------------------------------
+
+    def append_log(self, trial_id: int, offset: int, text: str) -> None:
+        exists = self.session.scalar(
+            select(TrialLog.id).where(TrialLog.trial_id == trial_id, TrialLog.offset == offset)
+        )
+        if exists is None:
+            self.session.add(TrialLog(trial_id=trial_id, offset=offset, text=text))
+            self.session.flush()
+
+    def log_end(self, trial_id: int) -> int:
+        stmt = (
+            select(TrialLog.offset, TrialLog.text)
+            .where(TrialLog.trial_id == trial_id)
+            .order_by(TrialLog.offset.desc())
+            .limit(1)
+        )
+        row = self.session.execute(stmt).first()
+        return 0 if row is None else row[0] + len(row[1].encode())
+
+    def read_log(self, trial_id: int, offset: int, limit_bytes: int) -> tuple[str, int]:
+        stmt = (
+            select(TrialLog.offset, TrialLog.text)
+            .where(TrialLog.trial_id == trial_id)
+            .order_by(TrialLog.offset)
+        )
+        parts: list[bytes] = []
+        position = offset
+        for chunk_offset, text in self.session.execute(stmt):
+            data = text.encode()
+            end = chunk_offset + len(data)
+            if end <= position:
+                continue
+            if chunk_offset > position:  # a gap: a chunk not yet received
+                break
+            parts.append(data[position - chunk_offset :])
+            position = end
+            if position - offset >= limit_bytes:
+                break
+        blob = b"".join(parts)[:limit_bytes]
+        # Never cut a UTF-8 character in two.
+        text_out = blob.decode("utf-8", errors="ignore")
+        return text_out, offset + len(text_out.encode())

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from app.core.schemas import InputSchema, Schema
+from app.engine.base import Action, TrialState
+from app.metrics.schemas import MetricPointIn
+
+
+class TrialCreate(InputSchema):
+    """Empty: the strategy suggests (ask). `params`: run this config. With `value` and
+    `state`: import a finished result."""
+
+    params: dict[str, Any] | None = None
+    value: float | None = None
+    state: Literal["completed", "failed"] | None = None
+    metrics: list[MetricPointIn] | None = Field(
+        default=None, max_length=100_000, description="Curves of an imported trial."
+    )
+    worker: str | None = Field(default=None, max_length=200, description="Who runs the trial.")
+    queue: bool = Field(default=False, description="Enqueue `params` to run next instead of now.")
+
+
+class TrialRead(Schema):
+    id: int
+    study_id: int
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None
+    budget: float | None
+    rung: int
+    source: str
+    retries: int
+    resumes: int
+    error: str | None
+    worker: str | None
+    last_step: float | None
+    extra: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+
+
+class TrialAsked(TrialRead):
+    resume: bool = False
+
+
+class TrialList(Schema):
+    items: list[TrialRead]
+    next_cursor: str | None
+
+
+class TrialComplete(InputSchema):
+    state: Literal["completed", "failed"] = "completed"
+    value: float | None = None
+    error: str | None = Field(default=None, max_length=100_000)
+
+
+class DecisionRead(Schema):
+    decision: Action
+    reason: str = ""
+
+
+class LogChunkIn(InputSchema):
+    offset: int = Field(ge=0)
+    text: str = Field(max_length=1_000_000)
+
+
+class LogRead(Schema):
+    offset: int
+    next_offset: int
+    text: str
+    complete: bool
