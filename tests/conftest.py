@@ -44,7 +44,9 @@ def pg_url(worker_id: str) -> str:
         pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432")
     from app.db.migrate import upgrade
 
-    url = recreate_pg_database(f"tunelab_test_{worker_id}")
+    # A prefix of its own lets several checkouts test against one server at once.
+    prefix = os.environ.get("TUNELAB_TEST_DB_PREFIX", "tunelab_test")
+    url = recreate_pg_database(f"{prefix}_{worker_id}")
     upgrade(url)
     return url
 
