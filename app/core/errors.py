@@ -15,7 +15,9 @@ from app.engine.errors import ConfigError
 class ApiError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str, field: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, detail: str, field: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(detail)
         self.detail = detail
         self.field = field
@@ -66,14 +68,20 @@ def _field_from_loc(loc: tuple[Any, ...] | list[Any]) -> str:
         parts = parts[1:]
     # Discriminated unions add the tag ("float", "int", ...) and function validators
     # their own names to the location; a user thinks in fields, so drop them.
-    cleaned = [p for p in parts if p not in ("float", "int", "categorical", "fixed") and not p.startswith("function-")]
+    cleaned = [
+        p
+        for p in parts
+        if p not in ("float", "int", "categorical", "fixed") and not p.startswith("function-")
+    ]
     return ".".join(cleaned) or "body"
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.detail, exc.field), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.detail, exc.field), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(ConfigError)
     async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:
@@ -86,8 +94,12 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "detail": "invalid request"}
-        return JSONResponse(error_body(first["detail"], first["field"], errors=errors), status_code=422)
+        return JSONResponse(
+            error_body(first["detail"], first["field"], errors=errors), status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail), None), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            error_body(str(exc.detail), None), status_code=exc.status_code, headers=exc.headers
+        )

@@ -84,7 +84,7 @@ class FloatParam:
 
     def grid(self, points: int) -> list[float]:
         if self.step is not None:
-            count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+            count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
             if count <= points:
                 return [self.quantize(self.low + k * self.step) for k in range(count)]
         if points == 1:
@@ -111,14 +111,20 @@ class IntParam:
             return 0.5
         if self.scale == "log":
             # Widen by half a unit so that both ends get the same share of the interval.
-            lo, hi = math.log(self.low - 0.5 + 1e-9 if self.low > 0.5 else 0.5), math.log(self.high + 0.5)
+            lo, hi = (
+                math.log(self.low - 0.5 + 1e-9 if self.low > 0.5 else 0.5),
+                math.log(self.high + 0.5),
+            )
             return min(1.0, max(0.0, (math.log(value) - lo) / (hi - lo)))
         return min(1.0, max(0.0, (value - self.low + 0.5 * self.step) / (self.size * self.step)))
 
     def from_unit(self, u: float) -> int:
         u = min(1.0, max(0.0, u))
         if self.scale == "log":
-            lo, hi = math.log(self.low - 0.5 + 1e-9 if self.low > 0.5 else 0.5), math.log(self.high + 0.5)
+            lo, hi = (
+                math.log(self.low - 0.5 + 1e-9 if self.low > 0.5 else 0.5),
+                math.log(self.high + 0.5),
+            )
             raw = math.exp(lo + u * (hi - lo))
         else:
             raw = self.low - 0.5 * self.step + u * self.size * self.step
@@ -245,7 +251,7 @@ class SearchSpace:
         return config
 
     def to_unit(self, config: Mapping[str, Any]) -> list[float]:
-        return [p.to_unit(config[p.name]) for p in self.searchable]  # type: ignore[arg-type]
+        return [p.to_unit(config[p.name]) for p in self.searchable]
 
     def validate(self, config: Mapping[str, Any], path: str = "params") -> dict[str, ParamValue]:
         """A complete config checked against the space; fixed values may be omitted."""
@@ -284,7 +290,13 @@ def param_to_dict(param: Param) -> dict[str, Any]:
             out["step"] = param.step
         return out
     if isinstance(param, IntParam):
-        return {"type": "int", "low": param.low, "high": param.high, "scale": param.scale, "step": param.step}
+        return {
+            "type": "int",
+            "low": param.low,
+            "high": param.high,
+            "scale": param.scale,
+            "step": param.step,
+        }
     if isinstance(param, CategoricalParam):
         return {"type": "categorical", "choices": list(param.choices)}
     return {"type": "fixed", "value": param.value}
@@ -325,7 +337,9 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
         raise SpaceError(path, "must be an object with a `type`")
     kind = raw.get("type")
     if kind not in _ALLOWED_KEYS:
-        raise SpaceError(f"{path}.type", f"unknown type {kind!r}; use float, int, categorical or fixed")
+        raise SpaceError(
+            f"{path}.type", f"unknown type {kind!r}; use float, int, categorical or fixed"
+        )
     extra = sorted(set(raw) - _ALLOWED_KEYS[kind])
     if extra:
         raise SpaceError(f"{path}.{extra[0]}", f"is not a field of a {kind} parameter")
@@ -342,10 +356,14 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
         if not isinstance(choices, list) or not choices:
             raise SpaceError(f"{path}.choices", "must be a non-empty list")
         if len(choices) > MAX_CHOICES:
-            raise SpaceError(f"{path}.choices", f"has {len(choices)} choices; at most {MAX_CHOICES}")
+            raise SpaceError(
+                f"{path}.choices", f"has {len(choices)} choices; at most {MAX_CHOICES}"
+            )
         for position, choice in enumerate(choices):
             if not _is_scalar(choice):
-                raise SpaceError(f"{path}.choices.{position}", "must be a string, number or boolean")
+                raise SpaceError(
+                    f"{path}.choices.{position}", "must be a string, number or boolean"
+                )
         keys = [(type(c).__name__, c) for c in choices]
         if len(set(keys)) != len(keys):
             raise SpaceError(f"{path}.choices", "must not repeat a choice")
@@ -354,7 +372,9 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
     scale = raw.get("scale", "linear")
     scales = ("linear", "log", "reverse_log") if kind == "float" else ("linear", "log")
     if scale not in scales:
-        raise SpaceError(f"{path}.scale", f"must be one of {', '.join(scales)} for a {kind} parameter")
+        raise SpaceError(
+            f"{path}.scale", f"must be one of {', '.join(scales)} for a {kind} parameter"
+        )
 
     if kind == "int":
         low, high = _integer(raw, "low", path), _integer(raw, "high", path)
@@ -367,7 +387,7 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
         raise SpaceError(f"{path}.low", f"low ({low}) must not be greater than high ({high})")
     if scale == "log" and low <= 0:
         raise SpaceError(f"{path}.low", f"a log scale needs low > 0, got {low}")
-    if scale == "reverse_log" and not (0 <= low and high < 1):
+    if scale == "reverse_log" and not (low >= 0 and high < 1):
         field_name = "low" if low < 0 else "high"
         raise SpaceError(f"{path}.{field_name}", "a reverse_log scale needs 0 <= low <= high < 1")
     if step is not None:
@@ -379,8 +399,8 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
             raise SpaceError(f"{path}.step", "a step works only with a linear scale")
 
     if kind == "int":
-        return IntParam(name, int(low), int(high), scale, int(step or 1))  # type: ignore[arg-type]
-    return FloatParam(name, float(low), float(high), scale, step)  # type: ignore[arg-type]
+        return IntParam(name, int(low), int(high), scale, int(step or 1))
+    return FloatParam(name, float(low), float(high), scale, step)
 
 
 def parse_space(raw: Any, path: str = "space") -> SearchSpace:
@@ -391,13 +411,21 @@ def parse_space(raw: Any, path: str = "space") -> SearchSpace:
     params: list[Param] = []
     for name, spec in raw.items():
         if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
-            raise SpaceError(f"{path}.{name}", f"a parameter name has 1 to {MAX_NAME_LENGTH} characters")
+            raise SpaceError(
+                f"{path}.{name}", f"a parameter name has 1 to {MAX_NAME_LENGTH} characters"
+            )
         if not all(ch.isalnum() or ch in "_-." for ch in name):
-            raise SpaceError(f"{path}.{name}", "a parameter name uses letters, digits, '_', '-' and '.'")
+            raise SpaceError(
+                f"{path}.{name}", "a parameter name uses letters, digits, '_', '-' and '.'"
+            )
         params.append(parse_param(name, spec, f"{path}.{name}"))
     return SearchSpace(tuple(params))
 
 
 def param_roles(raw: Mapping[str, Any]) -> dict[str, str]:
     """The optional `role` of each parameter (learning_rate, per_device_batch_size, ...)."""
-    return {name: spec["role"] for name, spec in raw.items() if isinstance(spec, Mapping) and spec.get("role")}
+    return {
+        name: spec["role"]
+        for name, spec in raw.items()
+        if isinstance(spec, Mapping) and spec.get("role")
+    }

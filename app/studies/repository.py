@@ -36,7 +36,7 @@ class StudyRepository:
         self.session.delete(study)
         self.session.flush()
 
-    def list(self, offset: int, limit: int, state: str | None = None) -> tuple[list[Study], int]:
+    def page(self, offset: int, limit: int, state: str | None = None) -> tuple[list[Study], int]:
         stmt = select(Study)
         count = select(func.count()).select_from(Study)
         if state:

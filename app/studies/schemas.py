@@ -41,7 +41,9 @@ class FixedSpec(InputSchema):
     role: str | None = None
 
 
-ParamSpec = Annotated[FloatSpec | IntSpec | CategoricalSpec | FixedSpec, Field(discriminator="type")]
+ParamSpec = Annotated[
+    FloatSpec | IntSpec | CategoricalSpec | FixedSpec, Field(discriminator="type")
+]
 
 
 class Objective(InputSchema):
@@ -75,7 +77,9 @@ class Limits(InputSchema):
     max_trials_without_improvement: int | None = Field(default=None, ge=1)
     max_budget: float | None = Field(default=None, gt=0, description="Total fidelity units")
     heartbeat_timeout_s: float = Field(
-        default=300, gt=0, le=7 * 86400,
+        default=300,
+        gt=0,
+        le=7 * 86400,
         description="A running trial silent this long is failed (and retried if allowed).",
     )
     max_retries: int = Field(default=0, ge=0, le=100)

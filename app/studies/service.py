@@ -19,7 +19,7 @@ from app.engine.space import DEFAULT_GRID_POINTS, SearchSpace
 from app.events.repository import EventRepository
 from app.studies.models import Study, StudyState
 from app.studies.repository import StudyRepository
-from app.studies.schemas import Limits, Objective, StudyCreate, StudyRead, StudyUpdate
+from app.studies.schemas import FidelitySpec, Limits, Objective, StudyCreate, StudyRead, StudyUpdate
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
 
@@ -33,7 +33,9 @@ def validate_study(body: StudyCreate) -> SearchSpace:
     fidelity = body.fidelity
     if fidelity is not None:
         if fidelity.min >= fidelity.max:
-            raise ConfigError("fidelity.min", f"min ({fidelity.min}) must be below max ({fidelity.max})")
+            raise ConfigError(
+                "fidelity.min", f"min ({fidelity.min}) must be below max ({fidelity.max})"
+            )
         if fidelity.param in space:
             raise ConfigError(
                 "fidelity.param",
@@ -49,13 +51,18 @@ def validate_study(body: StudyCreate) -> SearchSpace:
             raise ConfigError("strategy.grid_points", "must be an integer from 1 to 1000")
         size = space.grid_size(points)
         if size > MAX_GRID_SIZE:
-            raise ConfigError("strategy.grid_points", f"the grid has {size} points; at most {MAX_GRID_SIZE}")
+            raise ConfigError(
+                "strategy.grid_points", f"the grid has {size} points; at most {MAX_GRID_SIZE}"
+            )
     return space
 
 
 def create_study(session: Session, body: StudyCreate, actor: str = "api") -> Study:
     validate_study(body)
-    if body.parent_study_id is not None and StudyRepository(session).get(body.parent_study_id) is None:
+    if (
+        body.parent_study_id is not None
+        and StudyRepository(session).get(body.parent_study_id) is None
+    ):
         raise Invalid(f"study {body.parent_study_id} not found", field="parent_study_id")
     strategy = body.strategy.model_dump(exclude_none=True)
     seed = strategy.pop("seed", None)
@@ -70,7 +77,9 @@ def create_study(session: Session, body: StudyCreate, actor: str = "api") -> Stu
         aggregate=body.objective.aggregate,
         space={name: spec.model_dump(exclude_none=True) for name, spec in body.space.items()},
         strategy={**strategy, "seed": seed},
-        early_stopping=body.early_stopping.model_dump(exclude_none=True) if body.early_stopping else None,
+        early_stopping=body.early_stopping.model_dump(exclude_none=True)
+        if body.early_stopping
+        else None,
         limits=body.limits.model_dump(),
         fidelity=body.fidelity.model_dump() if body.fidelity else None,
         execution=body.execution,
@@ -109,12 +118,14 @@ def to_read(study: Study, counts: dict[str, int]) -> StudyRead:
         name=study.name,
         state=StudyState(study.state),
         state_reason=study.state_reason,
-        objective=Objective(metric=study.metric, direction=study.direction, aggregate=study.aggregate),  # type: ignore[arg-type]
+        objective=Objective.model_validate(
+            {"metric": study.metric, "direction": study.direction, "aggregate": study.aggregate}
+        ),
         space=study.space,
         strategy=study.strategy,
         early_stopping=study.early_stopping,
         limits=Limits.model_validate(study.limits),
-        fidelity=study.fidelity,  # type: ignore[arg-type]
+        fidelity=FidelitySpec.model_validate(study.fidelity) if study.fidelity else None,
         execution=study.execution,
         tags=study.tags or {},
         parent_study_id=study.parent_study_id,
@@ -135,9 +146,11 @@ def read_study(session: Session, study: Study) -> StudyRead:
     return to_read(study, counts.get(study.id, {}))
 
 
-def list_studies(session: Session, offset: int, limit: int, state: str | None) -> tuple[list[StudyRead], int]:
+def list_studies(
+    session: Session, offset: int, limit: int, state: str | None
+) -> tuple[list[StudyRead], int]:
     repo = StudyRepository(session)
-    studies, total = repo.list(offset, limit, state)
+    studies, total = repo.page(offset, limit, state)
     counts = repo.trial_counts(s.id for s in studies)
     return [to_read(s, counts.get(s.id, {})) for s in studies], total
 
@@ -161,8 +174,12 @@ def update_study(session: Session, study_id: int, body: StudyUpdate, actor: str 
             study.state = target
             study.state_reason = f"{target.value} by {actor}"
             EventRepository(session).record(
-                study_id=study.id, kind="study", actor=actor, from_state=previous,
-                to_state=target, reason=study.state_reason,
+                study_id=study.id,
+                kind="study",
+                actor=actor,
+                from_state=previous,
+                to_state=target,
+                reason=study.state_reason,
             )
     if study.state == StudyState.RUNNING:
         refresh_state(session, study)
@@ -176,23 +193,41 @@ def delete_study(session: Session, study_id: int) -> None:
     StudyRepository(session).delete(study)
 
 
-def finish_study(session: Session, study: Study, state: StudyState, reason: str, actor: str) -> None:
+def finish_study(
+    session: Session, study: Study, state: StudyState, reason: str, actor: str
+) -> None:
     """Ends the study and cancels trials that still run or wait; their next report is told."""
     previous = study.state
     study.state = state
     study.state_reason = reason
     study.finished_at = utcnow()
     events = EventRepository(session)
-    events.record(study_id=study.id, kind="study", actor=actor, from_state=previous, to_state=state, reason=reason)
+    events.record(
+        study_id=study.id,
+        kind="study",
+        actor=actor,
+        from_state=previous,
+        to_state=state,
+        reason=reason,
+    )
     for trial in TrialRepository(session).in_states(
         study.id, [TrialState.RUNNING, TrialState.QUEUED, TrialState.PAUSED]
     ):
-        set_trial_state(session, trial, TrialState.CANCELLED, actor, f"study {state.value}: {reason}")
+        set_trial_state(
+            session, trial, TrialState.CANCELLED, actor, f"study {state.value}: {reason}"
+        )
     notify(session, study.id, "study", {"state": state, "reason": reason})
 
 
-def set_trial_state(session: Session, trial: Trial, state: TrialState, actor: str, reason: str,
-                    kind: str = "state", data: dict[str, Any] | None = None) -> None:
+def set_trial_state(
+    session: Session,
+    trial: Trial,
+    state: TrialState,
+    actor: str,
+    reason: str,
+    kind: str = "state",
+    data: dict[str, Any] | None = None,
+) -> None:
     previous = trial.state
     trial.state = state
     now = utcnow()
@@ -203,8 +238,14 @@ def set_trial_state(session: Session, trial: Trial, state: TrialState, actor: st
     if state == TrialState.RUNNING:
         trial.heartbeat_at = now
     EventRepository(session).record(
-        study_id=trial.study_id, trial_id=trial.id, kind=kind, actor=actor,
-        from_state=previous, to_state=state, reason=reason, data=data,
+        study_id=trial.study_id,
+        trial_id=trial.id,
+        kind=kind,
+        actor=actor,
+        from_state=previous,
+        to_state=state,
+        reason=reason,
+        data=data,
     )
     notify(session, trial.study_id, "trial", {"id": trial.id, "state": state})
 
@@ -248,7 +289,9 @@ def completion_reason(session: Session, study: Study, now: datetime) -> str | No
         return f"max_trials_without_improvement reached: {patience} trials without a better value"
 
     trials = TrialRepository(session)
-    unfinished = trials.count_in_states(study.id, [TrialState.RUNNING, TrialState.QUEUED, TrialState.PAUSED])
+    unfinished = trials.count_in_states(
+        study.id, [TrialState.RUNNING, TrialState.QUEUED, TrialState.PAUSED]
+    )
     if unfinished:
         return None
     max_budget = limits.get("max_budget")
@@ -273,5 +316,8 @@ def trial_cap(study: Study) -> int:
 
 def ensure_running(study: Study) -> None:
     if study.state == StudyState.PAUSED:
-        raise Conflict("the study is paused; resume it to get new trials", field="state",
-                       headers={"Retry-After": "5"})
+        raise Conflict(
+            "the study is paused; resume it to get new trials",
+            field="state",
+            headers={"Retry-After": "5"},
+        )
