@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = 4 * 1024 * 1024
     # Start a demo study on an empty database (the quick start sets it).
     demo: bool = False
+    # Start trials of studies that have an `execution` (in-process, or as Celery tasks when
+    # a broker is set). `tunelab serve` turns it on; an app built for tests leaves it off.
+    run_trials: bool = False
+    # API tokens (docs/security.md). auto: required once any token exists, a bootstrap
+    # admin token is set, or the server listens beyond loopback; required; off (loopback only).
+    auth: Literal["auto", "required", "off"] = "auto"
+    # A bootstrap admin token read from the environment, for a first start without the CLI.
+    admin_token: str = ""
+    # Folders (os.pathsep-separated) a study's execution.working_dir must lie under;
+    # empty: the data dir's "work" folder only.
+    workdir_roots: str = ""
 
     @property
     def resolved_database_url(self) -> str:

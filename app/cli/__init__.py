@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import server
+from app.cli import report, server, studies, tokens, transfer, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tunelab", description="Hyperparameter tuning studies.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (server,):
+    for module in (server, tokens, worker, studies, report, transfer):
         module.register(commands)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from app.settings import Settings
@@ -13,10 +14,16 @@ def register(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the API and dashboard")
     serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
-    serve.add_argument("--database-url", default=None, help="SQLAlchemy URL; default: a SQLite file")
+    serve.add_argument(
+        "--database-url", default=None, help="SQLAlchemy URL; default: a SQLite file"
+    )
     serve.add_argument("--broker", default=None, help="redis:// URL of the Celery broker")
-    serve.add_argument("--data-dir", default=None, help="where the embedded default keeps its files")
-    serve.add_argument("--demo", action="store_true", help="start a demo study on an empty database")
+    serve.add_argument(
+        "--data-dir", default=None, help="where the embedded default keeps its files"
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="start a demo study on an empty database"
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=run_serve)
 
@@ -61,10 +68,21 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     upgrade(settings.resolved_database_url)
+    from app.auth.startup import startup_problem
+
+    problem = startup_problem(settings)
+    if problem:
+        print(f"tunelab serve: {problem}", file=sys.stderr)
+        return 2
     if not os.environ.get("TUNELAB_API_URL"):
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
         settings.api_url = f"http://{host}:{settings.port}"
+    # A served API runs studies' trials unless TUNELAB_RUN_TRIALS=false says otherwise.
+    if "TUNELAB_RUN_TRIALS" not in os.environ:
+        settings.run_trials = True
     app = create_app(settings)
-    print(f"Tunelab on http://{settings.host}:{settings.port}  (database: {settings.resolved_database_url})")
+    print(
+        f"Tunelab on http://{settings.host}:{settings.port}  (database: {settings.resolved_database_url})"
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
     return 0

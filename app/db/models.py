@@ -1,8 +1,9 @@
 """Imports every model so that the metadata (and Alembic) sees all tables."""
 
+from app.auth.models import Token
 from app.events.models import Event
 from app.metrics.models import MetricPoint
 from app.studies.models import Study, StudyState
 from app.trials.models import Trial, TrialLog
 
-__all__ = ["Event", "MetricPoint", "Study", "StudyState", "Trial", "TrialLog"]
+__all__ = ["Event", "MetricPoint", "Study", "StudyState", "Token", "Trial", "TrialLog"]

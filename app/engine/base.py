@@ -132,9 +132,10 @@ class Suggestion:
     budget: float | None = None
     resume_trial_id: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # stored on the trial (e.g. bracket)
+    reason: str = ""  # why a paused trial is resumed, recorded on its event
 
 
-class SearchExhausted(Exception):  # noqa: N818 (a state, not an error)
+class SearchExhausted(Exception):
     """The strategy has no config left to offer (for example every grid point is used)."""
 
 
@@ -169,6 +170,13 @@ class Scheduler(ABC):
     def suggest(self, history: History, sampler: Sampler) -> Suggestion:
         """A resume of a paused trial, or the sampler's next config with a budget."""
         return sampler.suggest(history)
+
+    def pending_resume(self, history: History) -> Suggestion | None:
+        """The resume `suggest` would hand out now, if any, without sampling a new config.
+
+        Asked when no new trial may be created (max_trials reached): a study with paused
+        trials ends only once none of them can be promoted."""
+        return None
 
     @abstractmethod
     def on_result(self, history: History, trial: TrialRecord) -> Decision:

@@ -17,26 +17,40 @@ from app.engine.base import (
     TrialRecord,
 )
 from app.engine.errors import ConfigError
+from app.engine.samplers.gp import GPSampler
 from app.engine.samplers.grid import GridSampler
 from app.engine.samplers.random import RandomSampler
 from app.engine.samplers.sobol import SobolSampler
+from app.engine.samplers.tpe import TPESampler
+from app.engine.schedulers import hyperband
+from app.engine.schedulers.hyperband import ASHA, BOHB, Hyperband
+from app.engine.schedulers.median import MedianStoppingRule
 
 # Samplers choose configs; `strategy.name` may name one directly.
 SAMPLERS: dict[str, type[Sampler]] = {
     "random": RandomSampler,
     "grid": GridSampler,
     "sobol": SobolSampler,
+    "tpe": TPESampler,
+    "gp": GPSampler,
 }
 
 # Multi-fidelity schedulers named by `strategy.name`; they need the study's `fidelity`
 # and take their sampler from `strategy.sampler`.
-MULTI_FIDELITY: dict[str, type[Scheduler]] = {}
+MULTI_FIDELITY: dict[str, type[Scheduler]] = {
+    "asha": ASHA,
+    "hyperband": Hyperband,
+    "bohb": BOHB,
+}
 
 # Early-stopping rules named by `early_stopping.rule`, usable beside any sampler.
-STOPPING_RULES: dict[str, type[Scheduler]] = {}
+STOPPING_RULES: dict[str, type[Scheduler]] = {
+    "median": MedianStoppingRule,
+}
 
 # The sampler a multi-fidelity scheduler uses when `strategy.sampler` is not given.
-DEFAULT_SAMPLER_FOR: dict[str, str] = {}
+# BOHB's own model is a TPE on rung results; its sampler serves the random share.
+DEFAULT_SAMPLER_FOR: dict[str, str] = {"asha": "random", "hyperband": "random", "bohb": "random"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,9 @@ class Strategy:
 
     def on_result(self, history: History, trial: TrialRecord) -> Decision:
         return self.scheduler.on_result(history, trial)
+
+    def pending_resume(self, history: History) -> Suggestion | None:
+        return self.scheduler.pending_resume(history)
 
     def capacity(self) -> int | None:
         return self.sampler.capacity()
@@ -64,13 +81,19 @@ def validate(
     """Raises ConfigError naming the field when the strategy cannot be built."""
     name = strategy.get("name")
     if name not in SAMPLERS and name not in MULTI_FIDELITY:
-        raise ConfigError("strategy.name", f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}")
+        raise ConfigError(
+            "strategy.name", f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}"
+        )
     if name in MULTI_FIDELITY:
         if not has_fidelity:
             raise ConfigError("fidelity", f"the {name} strategy needs a fidelity (param, min, max)")
         sampler = strategy.get("sampler", DEFAULT_SAMPLER_FOR.get(name, "random"))
         if sampler not in SAMPLERS:
-            raise ConfigError("strategy.sampler", f"unknown sampler {sampler!r}; use one of {', '.join(sorted(SAMPLERS))}")
+            raise ConfigError(
+                "strategy.sampler",
+                f"unknown sampler {sampler!r}; use one of {', '.join(sorted(SAMPLERS))}",
+            )
+        hyperband.validate_options(str(name), strategy)
     if early_stopping:
         rule = early_stopping.get("rule")
         if rule not in STOPPING_RULES:
@@ -78,6 +101,12 @@ def validate(
             raise ConfigError("early_stopping.rule", f"unknown rule {rule!r}; use one of: {known}")
         if name in MULTI_FIDELITY:
             raise ConfigError("early_stopping", f"the {name} strategy already stops trials early")
+        for option in ("min_trials", "warmup_steps"):
+            value = early_stopping.get(option)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
+                raise ConfigError(f"early_stopping.{option}", "must be a number >= 0")
 
 
 def build(
@@ -90,7 +119,9 @@ def build(
         scheduler = MULTI_FIDELITY[name](context)
         return Strategy(SAMPLERS[sampler_name](context), scheduler)
     if early_stopping:
-        rule_context = StudyContext(**{**context.__dict__, "options": {**context.options, **early_stopping}})
+        rule_context = StudyContext(
+            **{**context.__dict__, "options": {**context.options, **early_stopping}}
+        )
         scheduler = STOPPING_RULES[early_stopping["rule"]](rule_context)
     else:
         scheduler = NoScheduler(context)

@@ -38,16 +38,17 @@ class FloatParam:
 
     def to_unit(self, value: float) -> float:
         low, high = self.low, self.high
-        if high == low:
-            return 0.5
         if self.scale == "log":
-            u = (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+            start, end, at = math.log(low), math.log(high), math.log(value)
         elif self.scale == "reverse_log":
             # Dense near `high`: 1 - value is log-uniform. Used for momentum and betas.
-            u = (math.log1p(-value) - math.log1p(-low)) / (math.log1p(-high) - math.log1p(-low))
+            start, end, at = math.log1p(-low), math.log1p(-high), math.log1p(-value)
         else:
-            u = (value - low) / (high - low)
-        return min(1.0, max(0.0, u))
+            start, end, at = low, high, value
+        # One point, or a range narrower than its scale resolves (1e-12 to 1e-12 + ulp).
+        if end == start:
+            return 0.5
+        return min(1.0, max(0.0, (at - start) / (end - start)))
 
     def from_unit(self, u: float) -> float:
         u = min(1.0, max(0.0, u))
@@ -65,9 +66,11 @@ class FloatParam:
             count = round((value - self.low) / self.step)
             value = self.low + count * self.step
             # Steps that do not divide the range end below `high`.
-            while value > self.high + 1e-12 * max(1.0, abs(self.high)):
+            # The tolerance scales with the step, so that tiny ranges (1e-60) work too.
+            while value > self.high + 1e-9 * self.step:
                 value -= self.step
-            value = round(value, 12)
+            # Drop float noise (0.30000000000000004) at any magnitude, not only above 1e-12.
+            value = float(f"{value:.15g}")
         return min(self.high, max(self.low, value))
 
     def validate(self, value: Any, path: str) -> float:
@@ -385,6 +388,10 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
 
     if low > high:
         raise SpaceError(f"{path}.low", f"low ({low}) must not be greater than high ({high})")
+    if not math.isfinite(high - low):
+        # Sampling maps the unit interval onto high - low; an infinite width maps all of it
+        # to one end.
+        raise SpaceError(f"{path}.high", "the range high - low must be a finite number")
     if scale == "log" and low <= 0:
         raise SpaceError(f"{path}.low", f"a log scale needs low > 0, got {low}")
     if scale == "reverse_log" and not (low >= 0 and high < 1):
@@ -395,6 +402,8 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
             raise SpaceError(f"{path}.step", f"must be positive, got {step}")
         if step > high - low and high > low:
             raise SpaceError(f"{path}.step", f"step {step} is larger than the range {high - low}")
+        if not math.isfinite((high - low) / step):
+            raise SpaceError(f"{path}.step", f"step {step} is too small for the range")
         if scale != "linear" and kind == "float":
             raise SpaceError(f"{path}.step", "a step works only with a linear scale")
 

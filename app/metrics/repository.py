@@ -6,13 +6,25 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db.types import utcnow
 from app.metrics.models import MetricPoint
+
+_KEY = ["trial_id", "name", "step"]
+# Rows keep the batch's order (WITH ORDINALITY), so that ids, and `since` cursors, follow it.
+_PG_INSERT_ARRAYS = text(
+    """
+    INSERT INTO metric_points (trial_id, name, step, value, created_at)
+    SELECT :trial_id, u.name, u.step, u.value, :created_at
+    FROM unnest(CAST(:names AS varchar[]), CAST(:steps AS float8[]), CAST(:values AS float8[]))
+        WITH ORDINALITY AS u(name, step, value, position)
+    ORDER BY u.position
+    ON CONFLICT (trial_id, name, step) DO NOTHING
+    """
+)
 
 
 class MetricRepository:
@@ -25,26 +37,33 @@ class MetricRepository:
         if not points:
             return
         now = utcnow()
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # Three arrays and one statement: an executemany runs one INSERT per row on
+            # psycopg, and a multi-row VALUES is compiled anew for every batch; both cost
+            # several times more than this for a batch of 100.
+            self.session.execute(
+                _PG_INSERT_ARRAYS,
+                {
+                    "trial_id": trial_id,
+                    "created_at": now,
+                    "names": [name for name, _, _ in points],
+                    "steps": [float(step) for _, step, _ in points],
+                    "values": [float(value) for _, _, value in points],
+                },
+            )
+            return
         rows: list[dict[str, Any]] = [
             {"trial_id": trial_id, "name": name, "step": step, "value": value, "created_at": now}
             for name, step, value in points
         ]
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            stmt: Any = pg_insert(MetricPoint).on_conflict_do_nothing(
-                index_elements=["trial_id", "name", "step"]
-            )
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(MetricPoint).on_conflict_do_nothing(
-                index_elements=["trial_id", "name", "step"]
-            )
+        if dialect == "sqlite":
+            stmt: Any = sqlite_insert(MetricPoint).on_conflict_do_nothing(index_elements=_KEY)
         else:  # pragma: no cover - other databases are not supported
             stmt = insert(MetricPoint)
         self.session.execute(stmt, rows)
 
-    def page(
-        self, trial_id: int, name: str | None, since: int, limit: int
-    ) -> list[MetricPoint]:
+    def page(self, trial_id: int, name: str | None, since: int, limit: int) -> list[MetricPoint]:
         stmt = select(MetricPoint).where(MetricPoint.trial_id == trial_id, MetricPoint.id > since)
         if name:
             stmt = stmt.where(MetricPoint.name == name)
@@ -59,7 +78,9 @@ class MetricRepository:
         )
         return [(float(s), float(v)) for s, v in self.session.execute(stmt)]
 
-    def series_for_trials(self, trial_ids: Iterable[int], name: str) -> dict[int, dict[float, float]]:
+    def series_for_trials(
+        self, trial_ids: Iterable[int], name: str
+    ) -> dict[int, dict[float, float]]:
         ids = list(trial_ids)
         out: dict[int, dict[float, float]] = defaultdict(dict)
         if not ids:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from app.core.schemas import InputSchema, Schema
 from app.studies.models import StudyState
@@ -92,6 +92,78 @@ class FidelitySpec(InputSchema):
     reduction_factor: float = Field(default=3.0, gt=1)
 
 
+class MetricDefinition(InputSchema):
+    """A metric read from the trial's console: `value` (and optionally `step`) are named groups.
+
+    Without a `step` group, the n-th match is step n. Patterns are RE2, so a line from a
+    training script can never make the matcher run in more than linear time."""
+
+    name: NameStr
+    regex: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, regex: str) -> str:
+        import re2
+
+        options = re2.Options()
+        options.log_errors = False  # the 422 says what is wrong; no need for stderr noise
+        try:
+            pattern = re2.compile(regex, options)
+        except re2.error as exc:
+            detail = (
+                exc.args[0].decode(errors="replace")
+                if exc.args and isinstance(exc.args[0], bytes)
+                else str(exc)
+            )
+            raise ValueError(f"not a valid RE2 regex: {detail}") from None
+        groups = pattern.groupindex
+        if "value" not in groups and pattern.groups != 1:
+            raise ValueError("needs a named group (?P<value>...) or exactly one group")
+        return regex
+
+
+class ExecutionSpec(InputSchema):
+    """How a worker runs one trial: an argv list (never a shell) and how to read its metrics."""
+
+    command: list[Annotated[str, Field(min_length=1, max_length=4000)]] = Field(
+        min_length=1, max_length=1000
+    )
+    args: Literal["flags", "template"] = Field(
+        default="flags",
+        description="flags: append --name value per hyperparameter; template: fill {name} in the command.",
+    )
+    metric_definitions: list[MetricDefinition] = Field(default_factory=list, max_length=100)
+    gpus_per_trial: int = Field(default=0, ge=0, le=64)
+    env: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = Field(default=None, max_length=4000)
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+    queue: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$"
+    )
+    stop_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="Seconds between SIGTERM and SIGKILL when a trial is stopped.",
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _safe_env(cls, env: dict[str, str]) -> dict[str, str]:
+        from app.security.execution import check_env
+
+        return check_env(env)
+
+    @field_validator("working_dir")
+    @classmethod
+    def _confined(cls, working_dir: str | None) -> str | None:
+        from app.security.execution import check_working_dir, configured_roots
+
+        return None if working_dir is None else check_working_dir(working_dir, configured_roots())
+
+
 class StudyCreate(InputSchema):
     name: NameStr
     objective: Objective
@@ -100,7 +172,7 @@ class StudyCreate(InputSchema):
     early_stopping: EarlyStopping | None = None
     limits: Limits = Field(default_factory=Limits)
     fidelity: FidelitySpec | None = None
-    execution: dict[str, Any] | None = None
+    execution: ExecutionSpec | None = None
     tags: dict[str, Any] = Field(default_factory=dict)
     parent_study_id: int | None = None
 

@@ -82,7 +82,7 @@ def create_study(session: Session, body: StudyCreate, actor: str = "api") -> Stu
         else None,
         limits=body.limits.model_dump(),
         fidelity=body.fidelity.model_dump() if body.fidelity else None,
-        execution=body.execution,
+        execution=body.execution.model_dump() if body.execution else None,
         tags=body.tags,
         parent_study_id=body.parent_study_id,
         seed=seed,
@@ -213,8 +213,14 @@ def finish_study(
     for trial in TrialRepository(session).in_states(
         study.id, [TrialState.RUNNING, TrialState.QUEUED, TrialState.PAUSED]
     ):
+        # A paused trial has a result at its rung: it ends stopped, and its value counts.
+        paused = trial.state == TrialState.PAUSED and state == StudyState.COMPLETED
         set_trial_state(
-            session, trial, TrialState.CANCELLED, actor, f"study {state.value}: {reason}"
+            session,
+            trial,
+            TrialState.STOPPED if paused else TrialState.CANCELLED,
+            actor,
+            f"study {state.value}: {reason}" + (" (never promoted)" if paused else ""),
         )
     notify(session, study.id, "study", {"state": state, "reason": reason})
 
@@ -289,9 +295,7 @@ def completion_reason(session: Session, study: Study, now: datetime) -> str | No
         return f"max_trials_without_improvement reached: {patience} trials without a better value"
 
     trials = TrialRepository(session)
-    unfinished = trials.count_in_states(
-        study.id, [TrialState.RUNNING, TrialState.QUEUED, TrialState.PAUSED]
-    )
+    unfinished = trials.count_in_states(study.id, [TrialState.RUNNING, TrialState.QUEUED])
     if unfinished:
         return None
     max_budget = limits.get("max_budget")
@@ -299,10 +303,29 @@ def completion_reason(session: Session, study: Study, now: datetime) -> str | No
         return f"max_budget reached ({study.budget_used:g} of {max_budget:g} fidelity units)"
     cap = trial_cap(study)
     if study.next_number >= cap:
+        # Paused trials keep the study open only while the scheduler would promote one.
+        if trials.count_in_states(study.id, [TrialState.PAUSED]) and _resume_pending(
+            session, study
+        ):
+            return None
         if cap < int(limits["max_trials"]):
             return f"search space exhausted: all {cap} grid points tried"
         return f"max_trials reached ({cap})"
     return None
+
+
+def _resume_pending(session: Session, study: Study) -> bool:
+    from app.trials.history import DbHistory, strategy_for
+
+    strategy = strategy_for(study)
+    history = DbHistory(session, study, with_intermediate=strategy.scheduler.needs_intermediate)
+    return strategy.pending_resume(history) is not None
+
+
+def budget_left(study: Study) -> bool:
+    """Whether max_budget (total fidelity units) still allows granting more."""
+    max_budget = study.limits.get("max_budget")
+    return max_budget is None or study.budget_used < float(max_budget)
 
 
 def trial_cap(study: Study) -> int:

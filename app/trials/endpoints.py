@@ -5,7 +5,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from app.core.errors import Invalid
+from app.auth import service as auth
+from app.auth.dependencies import CurrentToken
+from app.core.errors import Gone, Invalid
 from app.db.session import SessionDep
 from app.engine.base import TrialState
 from app.events.repository import EventRepository
@@ -28,10 +30,21 @@ router = APIRouter(tags=["trials"])
 
 
 @router.post("/studies/{study_id}/trials", status_code=status.HTTP_201_CREATED)
-def ask(study_id: int, session: SessionDep, body: Annotated[TrialCreate | None, Body()] = None) -> TrialAsked:
+def ask(
+    study_id: int,
+    session: SessionDep,
+    caller: CurrentToken,
+    body: Annotated[TrialCreate | None, Body()] = None,
+) -> TrialAsked:
     """Ask for the next trial (empty body), run your own config, or import a result."""
-    trial, resume = service.ask(session, study_id, body or TrialCreate())
-    read = TrialAsked.model_validate(trial).model_copy(update={"resume": resume})
+    try:
+        trial, resume = service.ask(session, study_id, body or TrialCreate())
+    except Gone:
+        # The ask may have found the study finished (a limit reached): keep that verdict.
+        session.commit()
+        raise
+    token = auth.mint_trial_token(session, trial, caller)
+    read = TrialAsked.model_validate(trial).model_copy(update={"resume": resume, "token": token})
     session.commit()
     return read
 
@@ -123,8 +136,10 @@ def trial_events(
     """State changes and scheduler decisions, with who made them and why."""
     service.get_trial(session, trial_id)
     events = EventRepository(session).for_trial(trial_id, since)
-    return EventList(items=[EventRead.model_validate(e) for e in events],
-                     cursor=events[-1].id if events else since)
+    return EventList(
+        items=[EventRead.model_validate(e) for e in events],
+        cursor=events[-1].id if events else since,
+    )
 
 
 @router.post("/trials/{trial_id}/logs", status_code=status.HTTP_204_NO_CONTENT)
@@ -148,5 +163,9 @@ def read_log(
 ) -> LogRead:
     trial = service.get_trial(session, trial_id)
     text, next_offset = TrialRepository(session).read_log(trial.id, offset, limit)
-    return LogRead(offset=offset, next_offset=next_offset, text=text,
-                   complete=TrialState(trial.state).is_finished)
+    return LogRead(
+        offset=offset,
+        next_offset=next_offset,
+        text=text,
+        complete=TrialState(trial.state).is_finished,
+    )

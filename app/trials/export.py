@@ -24,14 +24,28 @@ def trial_rows(session: Session, study: Study) -> tuple[list[str], list[dict[str
                 seen.add(name)
                 param_names.append(name)
     columns = [
-        "number", "trial_id", *[f"params_{n}" for n in param_names], "value", "state",
-        "budget", "start", "end", "duration_s", "best_so_far",
+        "number",
+        "trial_id",
+        *[f"params_{n}" for n in param_names],
+        "value",
+        "state",
+        "budget",
+        "start",
+        "end",
+        "duration_s",
+        "best_so_far",
     ]
     best: float | None = None
     rows: list[dict[str, Any]] = []
     for trial in trials:
-        if trial.state == TrialState.COMPLETED and trial.value is not None and is_better(
-            trial.value, best, study.direction  # type: ignore[arg-type]
+        if (
+            trial.state == TrialState.COMPLETED
+            and trial.value is not None
+            and is_better(
+                trial.value,
+                best,
+                study.direction,  # type: ignore[arg-type]
+            )
         ):
             best = trial.value
         rows.append(

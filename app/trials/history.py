@@ -50,10 +50,19 @@ def to_record(trial: Trial, intermediate: dict[float, float] | None = None) -> T
 class DbHistory:
     """Loads the study's trials once, on first use; random and Sobol never load them."""
 
-    def __init__(self, session: Session, study: Study, with_intermediate: bool) -> None:
+    def __init__(
+        self,
+        session: Session,
+        study: Study,
+        with_intermediate: bool,
+        intermediate_for: int | None = None,
+    ) -> None:
         self.session = session
         self.study = study
         self.with_intermediate = with_intermediate
+        # One trial whose curve is loaded even without `with_intermediate`: the one that
+        # just reported, for schedulers that keep the other trials' results in `extra`.
+        self.intermediate_for = intermediate_for
         self._records: list[TrialRecord] | None = None
 
     def count(self) -> int:
@@ -66,6 +75,10 @@ class DbHistory:
             if self.with_intermediate:
                 curves = MetricRepository(self.session).series_for_trials(
                     [t.id for t in trials], self.study.metric
+                )
+            elif self.intermediate_for is not None:
+                curves = MetricRepository(self.session).series_for_trials(
+                    [self.intermediate_for], self.study.metric
                 )
             self._records = [to_record(t, curves.get(t.id)) for t in trials]
         if states is None:

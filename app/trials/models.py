@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.types import FaithfulFloat, UTCDateTime, utcnow
 from app.db.base import Base
+from app.db.types import FaithfulFloat, UTCDateTime, utcnow
 from app.engine.base import TrialState
 
 if TYPE_CHECKING:

@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from app.engine.base import TrialState
 from app.trials.models import Trial, TrialLog
 
-ORDERINGS = ("number", "-number", "value", "-value", "started_at", "-started_at", "finished_at", "-finished_at")
+ORDERINGS = (
+    "number",
+    "-number",
+    "value",
+    "-value",
+    "started_at",
+    "-started_at",
+    "finished_at",
+    "-finished_at",
+)
 _TIME_KEYS = ("started_at", "finished_at")
 
 
@@ -24,6 +33,36 @@ def encode_cursor(key: Sequence[Any]) -> str:
 
 def decode_cursor(cursor: str) -> list[Any]:
     return list(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+
+
+def parse_cursor(cursor: str, key: str) -> tuple[bool, Any, int]:
+    """(last is null, last sort value, last id) of a cursor for ordering by `key`.
+
+    A cursor comes back from the client: anything but the shape `page` wrote raises
+    ValueError, so that a forged one is a 422 and never reaches the database."""
+    raw = decode_cursor(cursor)
+    if len(raw) != 3:
+        raise ValueError("a cursor has three parts")
+    last_null, last_value, last_id = raw
+    if not isinstance(last_null, bool) or not _is_int(last_id):
+        raise ValueError("malformed cursor")
+    if last_null:
+        return True, None, last_id
+    if key in _TIME_KEYS:
+        if not isinstance(last_value, str):
+            raise ValueError("malformed cursor")
+        return False, datetime.fromisoformat(last_value), last_id
+    if key == "value":
+        if isinstance(last_value, bool) or not isinstance(last_value, int | float):
+            raise ValueError("malformed cursor")
+        return False, float(last_value), last_id
+    if not _is_int(last_value):
+        raise ValueError("malformed cursor")
+    return False, last_value, last_id
 
 
 class TrialRepository:
@@ -45,10 +84,25 @@ class TrialRepository:
         return trial
 
     def count_in_states(self, study_id: int, states: Sequence[str]) -> int:
-        stmt = select(func.count()).select_from(Trial).where(
-            Trial.study_id == study_id, Trial.state.in_(list(states))
+        stmt = (
+            select(func.count())
+            .select_from(Trial)
+            .where(Trial.study_id == study_id, Trial.state.in_(list(states)))
         )
+        # Sessions do not autoflush: state changes made earlier in this transaction (a
+        # trial just completed) must be in the count, or a study never sees its end.
+        self.session.flush()
         return int(self.session.scalar(stmt) or 0)
+
+    def counts_by_state(self, study_id: int, states: Sequence[str]) -> dict[str, int]:
+        """Trials of the study in each of `states` (absent: none), in one query."""
+        stmt = (
+            select(Trial.state, func.count())
+            .where(Trial.study_id == study_id, Trial.state.in_(list(states)))
+            .group_by(Trial.state)
+        )
+        self.session.flush()  # count this transaction's own changes too
+        return {state: int(n) for state, n in self.session.execute(stmt)}
 
     def first_queued(self, study_id: int) -> Trial | None:
         stmt = (
@@ -89,9 +143,7 @@ class TrialRepository:
         if states:
             stmt = stmt.where(Trial.state.in_(list(states)))
         if cursor:
-            last_null, last_value, last_id = decode_cursor(cursor)
-            if key in _TIME_KEYS and last_value is not None:
-                last_value = datetime.fromisoformat(last_value)
+            last_null, last_value, last_id = parse_cursor(cursor, key)
             stmt = stmt.where(self._after(column, bool(last_null), last_value, last_id, descending))
         # Rows without a sort value come last in both directions: (is null, value, id).
         nulls_last = case((column.is_(None), 1), else_=0)
@@ -109,7 +161,9 @@ class TrialRepository:
         return rows, next_cursor
 
     @staticmethod
-    def _after(column: Any, last_null: bool, last_value: Any, last_id: int, descending: bool) -> ColumnElement[bool]:
+    def _after(
+        column: Any, last_null: bool, last_value: Any, last_id: int, descending: bool
+    ) -> ColumnElement[bool]:
         beyond = (lambda c, v: c < v) if descending else (lambda c, v: c > v)
         if last_null:
             return and_(column.is_(None), beyond(Trial.id, last_id))
@@ -119,8 +173,20 @@ class TrialRepository:
             and_(column == last_value, beyond(Trial.id, last_id)),
         )
 
-    def stale_running(self, now: datetime, limit: int = 100) -> list[Trial]:
+    def running_on(self, worker_prefix: str) -> list[Trial]:
+        """Running trials whose worker name starts with `worker_prefix`."""
+        stmt = select(Trial).where(
+            Trial.state == TrialState.RUNNING,
+            Trial.worker.startswith(worker_prefix, autoescape=True),
+        )
+        return list(self.session.scalars(stmt.order_by(Trial.id)))
+
+    def stale_running(
+        self, now: datetime, limit: int = 100, alive_since: datetime | None = None
+    ) -> list[Trial]:
         """Running trials of any study whose last sign of life is older than their timeout.
+        Silence before `alive_since` (when this API process started) does not count: no
+        one could have heard the trial then, so an API restart fails no trial.
 
         The timeout lives in each study's limits (JSON), so candidates are filtered in
         Python; only trials idle for at least the smallest allowed timeout are read."""
@@ -137,6 +203,8 @@ class TrialRepository:
         for trial, limits in self.session.execute(stmt):
             timeout = float((limits or {}).get("heartbeat_timeout_s", 300))
             seen = trial.heartbeat_at or trial.started_at or trial.created_at
+            if alive_since is not None:
+                seen = max(seen, alive_since)
             if (now - seen).total_seconds() > timeout:
                 stale.append(trial)
             if len(stale) >= limit:

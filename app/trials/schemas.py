@@ -48,6 +48,9 @@ class TrialRead(Schema):
 
 class TrialAsked(TrialRead):
     resume: bool = False
+    # A token for the process that runs this trial: it may report on, heartbeat, log and
+    # complete this trial only. None while the server runs without tokens.
+    token: str | None = None
 
 
 class TrialList(Schema):

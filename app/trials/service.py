@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from app.core.errors import Conflict, Gone, Invalid, TrialNotFound
 from app.core.notify import notify
 from app.db.types import utcnow
-from app.engine.base import FINISHED_STATES, Action, Decision, SearchExhausted, Suggestion, TrialState
+from app.engine.base import (
+    FINISHED_STATES,
+    Action,
+    Decision,
+    SearchExhausted,
+    Suggestion,
+    TrialState,
+)
 from app.engine.errors import ConfigError
 from app.engine.space import SearchSpace
 from app.events.repository import EventRepository
@@ -19,7 +26,7 @@ from app.metrics.repository import MetricRepository
 from app.metrics.schemas import MetricPointIn
 from app.studies import service as studies
 from app.studies.models import Study, StudyState
-from app.trials.history import DbHistory, strategy_for, to_record
+from app.trials.history import DbHistory, strategy_for
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
 from app.trials.schemas import TrialComplete, TrialCreate
@@ -39,8 +46,15 @@ def _budget_default(study: Study) -> float | None:
 
 
 def _new_trial(
-    session: Session, study: Study, params: dict, *, state: TrialState, source: str,
-    actor: str, budget: float | None = None, extra: dict | None = None,
+    session: Session,
+    study: Study,
+    params: dict,
+    *,
+    state: TrialState,
+    source: str,
+    actor: str,
+    budget: float | None = None,
+    extra: dict | None = None,
 ) -> Trial:
     trial = Trial(
         study_id=study.id,
@@ -57,15 +71,24 @@ def _new_trial(
         study.budget_used += budget
     TrialRepository(session).add(trial)
     EventRepository(session).record(
-        study_id=study.id, trial_id=trial.id, kind="created", actor=actor,
-        to_state=TrialState.QUEUED, reason=f"{source} config", data={"params": params},
+        study_id=study.id,
+        trial_id=trial.id,
+        kind="created",
+        actor=actor,
+        to_state=TrialState.QUEUED,
+        reason=f"{source} config",
+        data={"params": params},
     )
     if state != TrialState.QUEUED:
-        studies.set_trial_state(session, trial, state, actor, "started" if state == TrialState.RUNNING else source)
+        studies.set_trial_state(
+            session, trial, state, actor, "started" if state == TrialState.RUNNING else source
+        )
     return trial
 
 
-def ask(session: Session, study_id: int, body: TrialCreate, actor: str = "api") -> tuple[Trial, bool]:
+def ask(
+    session: Session, study_id: int, body: TrialCreate, actor: str = "api"
+) -> tuple[Trial, bool]:
     """Creates (or hands out) the next trial. Returns the trial and whether it is a resume.
 
     The study row stays locked until the transaction ends, so concurrent asks see each
@@ -83,25 +106,42 @@ def ask(session: Session, study_id: int, body: TrialCreate, actor: str = "api") 
 
     if body.params is not None and body.queue:
         params = space.validate(body.params, "params")
-        return _new_trial(session, study, params, state=TrialState.QUEUED, source="user", actor=actor,
-                          budget=_budget_default(study)), False
+        return _new_trial(
+            session,
+            study,
+            params,
+            state=TrialState.QUEUED,
+            source="user",
+            actor=actor,
+            budget=_budget_default(study),
+        ), False
 
     trials = TrialRepository(session)
-    running = trials.count_in_states(study.id, [TrialState.RUNNING])
+    active = trials.counts_by_state(study.id, [TrialState.RUNNING, TrialState.QUEUED])
+    running = active.get(TrialState.RUNNING, 0)
     max_parallel = int(study.limits["max_parallel_trials"])
     if running >= max_parallel:
         raise Conflict(
             f"{running} trials are running, the study's max_parallel_trials is {max_parallel}",
-            field="limits.max_parallel_trials", headers={"Retry-After": RETRY_AFTER_S},
+            field="limits.max_parallel_trials",
+            headers={"Retry-After": RETRY_AFTER_S},
         )
     worker = body.worker or actor
 
     if body.params is not None:
         params = space.validate(body.params, "params")
-        return _new_trial(session, study, params, state=TrialState.RUNNING, source="user",
-                          actor=worker, budget=_budget_default(study)), False
+        return _new_trial(
+            session,
+            study,
+            params,
+            state=TrialState.RUNNING,
+            source="user",
+            actor=worker,
+            budget=_budget_default(study),
+        ), False
 
-    queued = trials.first_queued(study.id)
+    # Most asks find no queued trial; the count above spares them the query.
+    queued = trials.first_queued(study.id) if active.get(TrialState.QUEUED) else None
     if queued is not None:
         queued.worker = worker
         if queued.budget is not None:
@@ -111,9 +151,15 @@ def ask(session: Session, study_id: int, body: TrialCreate, actor: str = "api") 
 
     strategy = strategy_for(study)
     history = DbHistory(session, study, with_intermediate=strategy.scheduler.needs_intermediate)
-    can_create = study.next_number < studies.trial_cap(study)
+    budget_left = studies.budget_left(study)
+    can_create = study.next_number < studies.trial_cap(study) and budget_left
     try:
-        suggestion: Suggestion | None = strategy.suggest(history)
+        suggestion: Suggestion | None
+        if can_create:
+            suggestion = strategy.suggest(history)
+        else:
+            # No new trial may start, but a paused trial may still be promoted.
+            suggestion = strategy.pending_resume(history) if budget_left else None
     except SearchExhausted:
         suggestion = None
     if suggestion is not None and suggestion.resume_trial_id is not None:
@@ -122,8 +168,16 @@ def ask(session: Session, study_id: int, body: TrialCreate, actor: str = "api") 
         _nothing_to_hand_out(session, study)
     assert suggestion is not None
     budget = suggestion.budget if suggestion.budget is not None else _budget_default(study)
-    trial = _new_trial(session, study, dict(suggestion.params), state=TrialState.RUNNING,
-                       source="suggested", actor=worker, budget=budget, extra=dict(suggestion.extra))
+    trial = _new_trial(
+        session,
+        study,
+        dict(suggestion.params),
+        state=TrialState.RUNNING,
+        source="suggested",
+        actor=worker,
+        budget=budget,
+        extra=dict(suggestion.extra),
+    )
     return trial, False
 
 
@@ -134,11 +188,14 @@ def _nothing_to_hand_out(session: Session, study: Study) -> None:
     if unfinished:
         raise Conflict(
             "every trial of the study has been handed out; waiting for running trials to finish",
-            field="limits.max_trials", headers={"Retry-After": RETRY_AFTER_S},
+            field="limits.max_trials",
+            headers={"Retry-After": RETRY_AFTER_S},
         )
     studies.refresh_state(session, study)
     if study.state == StudyState.RUNNING:  # the strategy ran dry before the limits did
-        studies.finish_study(session, study, StudyState.COMPLETED, "the strategy has no configs left", "tunelab")
+        studies.finish_study(
+            session, study, StudyState.COMPLETED, "the strategy has no configs left", "tunelab"
+        )
     raise Gone(f"the study is {study.state}: {study.state_reason}", field="state")
 
 
@@ -155,24 +212,40 @@ def _resume(session: Session, study: Study, suggestion: Suggestion, worker: str)
     if suggestion.extra:
         trial.extra = {**(trial.extra or {}), **suggestion.extra}
     studies.set_trial_state(
-        session, trial, TrialState.RUNNING, worker,
-        f"resumed with budget {new_budget:g} (was {old_budget:g})", kind="resumed",
+        session,
+        trial,
+        TrialState.RUNNING,
+        worker,
+        f"resumed with budget {new_budget:g} (was {old_budget:g})"
+        + (f": {suggestion.reason}" if suggestion.reason else ""),
+        kind="resumed",
         data={"from_budget": old_budget, "to_budget": new_budget},
     )
     return trial
 
 
-def _import_finished(session: Session, study: Study, space: SearchSpace, body: TrialCreate, actor: str) -> Trial:
+def _import_finished(
+    session: Session, study: Study, space: SearchSpace, body: TrialCreate, actor: str
+) -> Trial:
     if body.params is None:
         raise Invalid("an imported result needs its params", field="params")
     state = TrialState(body.state or "completed")
     if state == TrialState.COMPLETED and body.value is None and not body.metrics:
         raise Invalid("a completed result needs a value or metrics", field="value")
     params = space.validate(body.params, "params")
-    trial = _new_trial(session, study, params, state=TrialState.RUNNING, source="imported", actor=actor,
-                       budget=_budget_default(study))
+    trial = _new_trial(
+        session,
+        study,
+        params,
+        state=TrialState.RUNNING,
+        source="imported",
+        actor=actor,
+        budget=_budget_default(study),
+    )
     if body.metrics:
-        MetricRepository(session).insert_points(trial.id, [(p.name, p.step, p.value) for p in body.metrics])
+        MetricRepository(session).insert_points(
+            trial.id, [(p.name, p.step, p.value) for p in body.metrics]
+        )
     trial.value = body.value if body.value is not None else _aggregate(session, study, trial)
     studies.set_trial_state(session, trial, state, actor, "imported result")
     if state == TrialState.COMPLETED:
@@ -203,7 +276,9 @@ def _closed_decision(trial: Trial, study: Study) -> Decision:
     return Decision(Action.STOP, f"the trial is {trial.state}")
 
 
-def report_metrics(session: Session, trial_id: int, points: Sequence[MetricPointIn], actor: str = "api") -> Decision:
+def report_metrics(
+    session: Session, trial_id: int, points: Sequence[MetricPointIn], actor: str = "api"
+) -> Decision:
     trial = get_trial(session, trial_id)
     rows = [(p.name, p.step, p.value) for p in points]
     MetricRepository(session).insert_points(trial.id, rows)
@@ -215,19 +290,28 @@ def report_metrics(session: Session, trial_id: int, points: Sequence[MetricPoint
     trial.heartbeat_at = utcnow()
     objective_steps = [step for name, step, _ in rows if name == study.metric]
     if objective_steps:
-        trial.last_step = max(objective_steps + ([trial.last_step] if trial.last_step is not None else []))
+        trial.last_step = max(
+            objective_steps + ([trial.last_step] if trial.last_step is not None else [])
+        )
     if not objective_steps or study.state != StudyState.RUNNING:
         return Decision.keep_going()
 
     strategy = strategy_for(study)
     if strategy.scheduler.name == "none":
         return Decision.keep_going()
+    # The locking re-reads below overwrite unflushed attributes (last_step, heartbeat_at).
+    session.flush()
     # Scheduler decisions read other trials' results: serialize them per study.
     study = studies.get_study_for_update(session, study.id)
     trial = TrialRepository(session).get_for_update(trial.id) or trial
     if trial.state != TrialState.RUNNING:
         return _closed_decision(trial, study)
-    history = DbHistory(session, study, with_intermediate=True)
+    history = DbHistory(
+        session,
+        study,
+        with_intermediate=strategy.scheduler.needs_intermediate,
+        intermediate_for=trial.id,
+    )
     record = next((r for r in history.trials() if r.id == trial.id), None)
     if record is None:  # pragma: no cover - the trial belongs to this study
         return Decision.keep_going()
@@ -236,19 +320,36 @@ def report_metrics(session: Session, trial_id: int, points: Sequence[MetricPoint
     return decision
 
 
-def apply_decision(session: Session, study: Study, trial: Trial, decision: Decision, actor: str) -> None:
+def apply_decision(
+    session: Session, study: Study, trial: Trial, decision: Decision, actor: str
+) -> None:
     """Stores a scheduler's decision on the trial, with its rung bookkeeping."""
     if decision.rung is not None:
         trial.rung = max(trial.rung, decision.rung)
     if decision.extra:
         trial.extra = {**(trial.extra or {}), **decision.extra}
     if decision.action == Action.CONTINUE:
+        if decision.reason:  # a trial promoted at a rung: say why it goes on
+            EventRepository(session).record(
+                study_id=study.id,
+                trial_id=trial.id,
+                kind="decision",
+                actor=actor,
+                from_state=trial.state,
+                to_state=trial.state,
+                reason=decision.reason,
+                data={"action": decision.action.value, "rung": decision.rung},
+            )
         return
     trial.value = _aggregate(session, study, trial)
     if decision.action == Action.STOP:
-        studies.set_trial_state(session, trial, TrialState.STOPPED, actor, decision.reason, kind="decision")
+        studies.set_trial_state(
+            session, trial, TrialState.STOPPED, actor, decision.reason, kind="decision"
+        )
     else:
-        studies.set_trial_state(session, trial, TrialState.PAUSED, actor, decision.reason, kind="decision")
+        studies.set_trial_state(
+            session, trial, TrialState.PAUSED, actor, decision.reason, kind="decision"
+        )
     studies.refresh_state(session, study)
 
 
@@ -292,8 +393,12 @@ def fail_or_retry(session: Session, study: Study, trial: Trial, actor: str, reas
         if trial.budget is not None:
             study.budget_used -= trial.budget  # granted again when it restarts
         studies.set_trial_state(
-            session, trial, TrialState.QUEUED, actor,
-            f"{reason}; retry {trial.retries} of {max_retries}", kind="retried",
+            session,
+            trial,
+            TrialState.QUEUED,
+            actor,
+            f"{reason}; retry {trial.retries} of {max_retries}",
+            kind="retried",
         )
         return trial
     studies.set_trial_state(session, trial, TrialState.FAILED, actor, reason)
@@ -317,7 +422,9 @@ def cancel(session: Session, trial_id: int, actor: str = "api", reason: str = ""
     trial = TrialRepository(session).get_for_update(trial_id) or trial
     if trial.state in FINISHED_STATES:
         return trial
-    studies.set_trial_state(session, trial, TrialState.CANCELLED, actor, reason or f"cancelled by {actor}")
+    studies.set_trial_state(
+        session, trial, TrialState.CANCELLED, actor, reason or f"cancelled by {actor}"
+    )
     return trial
 
 
@@ -325,27 +432,42 @@ def retry(session: Session, trial_id: int, actor: str = "api") -> Trial:
     """Enqueues a new trial with the params of a finished one."""
     source = get_trial(session, trial_id)
     if source.state not in FINISHED_STATES:
-        raise Conflict(f"trial {trial_id} is {source.state}; only finished trials can be retried", field="state")
+        raise Conflict(
+            f"trial {trial_id} is {source.state}; only finished trials can be retried",
+            field="state",
+        )
     study = studies.get_study_for_update(session, source.study_id)
     if StudyState(study.state).is_finished:
         raise Gone(f"the study is {study.state}: {study.state_reason}", field="state")
-    return _new_trial(session, study, dict(source.params), state=TrialState.QUEUED, source="retry",
-                      actor=actor, budget=_budget_default(study), extra={"retry_of": source.id})
+    return _new_trial(
+        session,
+        study,
+        dict(source.params),
+        state=TrialState.QUEUED,
+        source="retry",
+        actor=actor,
+        budget=_budget_default(study),
+        extra={"retry_of": source.id},
+    )
 
 
-def reap_stale(session: Session, now: datetime | None = None) -> int:
+def reap_stale(
+    session: Session, now: datetime | None = None, alive_since: datetime | None = None
+) -> int:
     """Fails (or re-queues) running trials whose heartbeat stopped; also ends studies whose
     runtime ran out. Returns the number of trials recovered."""
     now = now or utcnow()
     repo = TrialRepository(session)
     recovered = 0
-    for trial in repo.stale_running(now):
+    for trial in repo.stale_running(now, alive_since=alive_since):
         study = studies.get_study_for_update(session, trial.study_id)
         locked = repo.get_for_update(trial.id)
         if locked is None or locked.state != TrialState.RUNNING:
             continue
         timeout = float(study.limits.get("heartbeat_timeout_s", 300))
-        fail_or_retry(session, study, locked, "tunelab", f"no heartbeat for {timeout:g} s")
+        reason = f"no heartbeat for {timeout:g} s"
+        locked.error = reason  # so that the trial itself says why it failed
+        fail_or_retry(session, study, locked, "tunelab", reason)
         recovered += 1
     from app.studies.repository import StudyRepository
 

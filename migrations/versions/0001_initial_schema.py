@@ -108,6 +108,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_points')),
     sa.UniqueConstraint('trial_id', 'name', 'step', name=op.f('uq_metric_points_trial_id_name_step'))
     )
+    op.create_table('tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('trial_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['trial_id'], ['trials.id'], name=op.f('fk_tokens_trial_id_trials'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_tokens_token_hash'))
+    )
+    with op.batch_alter_table('tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tokens_trial_id'), ['trial_id'], unique=False)
+
     op.create_table('trial_logs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('trial_id', sa.Integer(), nullable=False),
@@ -130,6 +146,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_trial_logs_trial_id'))
 
     op.drop_table('trial_logs')
+    with op.batch_alter_table('tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tokens_trial_id'))
+
+    op.drop_table('tokens')
     op.drop_table('metric_points')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_trial')

@@ -11,8 +11,11 @@ def test_ask_report_tell_round_trip(client):
     assert trial["number"] == 0 and trial["state"] == "running"
     decision = client.post(
         f"/api/v1/trials/{trial['id']}/metrics",
-        json=[{"name": "loss", "step": 1, "value": 0.5}, {"name": "loss", "step": 2, "value": "NaN"},
-              {"name": "loss", "step": 3, "value": 0.25}],
+        json=[
+            {"name": "loss", "step": 1, "value": 0.5},
+            {"name": "loss", "step": 2, "value": "NaN"},
+            {"name": "loss", "step": 3, "value": 0.25},
+        ],
     ).json()
     assert decision == {"decision": "continue", "reason": ""}
     done = client.post(f"/api/v1/trials/{trial['id']}/complete", json={}).json()

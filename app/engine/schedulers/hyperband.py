@@ -1,0 +1,339 @@
+"""Asynchronous successive halving (ASHA), asynchronous Hyperband and BOHB.
+
+Rungs sit at min * eta^k of the fidelity, then max. Bracket b starts its trials at rung
+b; ASHA is the single bracket 0. A trial's results at its rungs are kept on the trial
+(`extra.rungs`, `extra.bracket`, `trial.rung`), so the scheduler needs no intermediate
+curves of other trials and no memory of its own.
+
+Modes:
+- `stop`: a trial is granted the full budget; at each rung it goes on only while it is
+  in the top 1/eta of its bracket's results at that rung.
+- `pause`: a trial is granted the budget of its next rung and pauses there. An ask
+  resumes the best paused trial that is in the top 1/eta of its rung, with the next
+  rung's budget (highest rungs first), and otherwise starts a new config.
+
+As in Optuna's SuccessiveHalvingPruner the top is never empty: the best result of a rung
+is always promotable, so every rung's leader eventually reaches the full budget.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.engine.base import (
+    Action,
+    Decision,
+    History,
+    Sampler,
+    Scheduler,
+    StudyContext,
+    Suggestion,
+    TrialRecord,
+    TrialState,
+    oriented,
+    unit_rng_seed,
+)
+from app.engine.errors import ConfigError
+from app.engine.samplers import observations
+from app.engine.samplers.tpe import tpe_suggest
+
+MODES = ("stop", "pause")
+_EPS = 1e-9
+
+
+def _fmt(value: float | None) -> str:
+    return "NaN" if value is None else f"{value:.4g}"
+
+
+def rung_values(trial: TrialRecord) -> dict[int, float | None]:
+    raw = trial.extra.get("rungs") or {}
+    return {int(k): (None if v is None else float(v)) for k, v in raw.items()}
+
+
+def bracket_of(trial: TrialRecord) -> int:
+    bracket = trial.extra.get("bracket", 0)
+    return int(bracket) if isinstance(bracket, int | float) else 0
+
+
+def validate_options(name: str, options: Mapping[str, Any]) -> None:
+    mode = options.get("mode", "stop")
+    if mode not in MODES:
+        raise ConfigError("strategy.mode", f"unknown mode {mode!r}; use stop or pause")
+    brackets = options.get("brackets")
+    if brackets is not None and (
+        not isinstance(brackets, int) or isinstance(brackets, bool) or brackets < 1
+    ):
+        raise ConfigError("strategy.brackets", "must be a positive integer")
+    fraction = options.get("random_fraction")
+    if fraction is not None and (not isinstance(fraction, int | float) or not 0 <= fraction <= 1):
+        raise ConfigError("strategy.random_fraction", "must be a number from 0 to 1")
+
+
+def bracket_weights(levels: int, eta: float, brackets: int) -> list[float]:
+    """Share of new trials per bracket: as many as synchronous Hyperband would start."""
+    top = levels - 1
+    weights = []
+    for start in range(brackets):
+        halvings = top - start
+        weights.append(math.ceil((top + 1) / (halvings + 1) * eta**halvings))
+    return [w / sum(weights) for w in weights]
+
+
+class Hyperband(Scheduler):
+    """Options: `mode` (stop | pause), `brackets` (how many, from the most aggressive)."""
+
+    name = "hyperband"
+    needs_intermediate = False
+    default_brackets: int | None = None  # None: one per rung
+
+    def __init__(self, context: StudyContext) -> None:
+        super().__init__(context)
+        if context.fidelity is None:
+            raise ConfigError("fidelity", f"the {self.name} strategy needs a fidelity")
+        self.fidelity = context.fidelity
+        self.levels = self.fidelity.rungs()
+        self.eta = self.fidelity.reduction_factor
+        self.mode = str(context.options.get("mode", "stop"))
+        wanted = context.options.get("brackets", self.default_brackets) or len(self.levels)
+        self.brackets = max(1, min(int(wanted), len(self.levels)))
+
+    # Asking ---------------------------------------------------------------------------
+
+    def suggest(self, history: History, sampler: Sampler) -> Suggestion:
+        if self.mode == "pause":
+            resume = self._resume(history, lenient=False)
+            if resume is not None:
+                return resume
+        bracket = self.choose_bracket(history.count())
+        base = self.new_config(history, sampler, bracket)
+        budget = self.levels[bracket] if self.mode == "pause" else self.fidelity.max
+        extra = {**base.extra, "bracket": bracket}
+        return Suggestion(params=base.params, budget=budget, extra=extra)
+
+    def new_config(self, history: History, sampler: Sampler, bracket: int) -> Suggestion:
+        return sampler.suggest(history)
+
+    def choose_bracket(self, number: int) -> int:
+        if self.brackets == 1:
+            return 0
+        weights = bracket_weights(len(self.levels), self.eta, self.brackets)
+        draw = random.Random(unit_rng_seed(self.context.seed, number, salt=101)).random()
+        total = 0.0
+        for bracket, weight in enumerate(weights):
+            total += weight
+            if draw < total:
+                return bracket
+        return self.brackets - 1
+
+    def pending_resume(self, history: History) -> Suggestion | None:
+        return self._resume(history, lenient=True) if self.mode == "pause" else None
+
+    def _resume(self, history: History, lenient: bool) -> Suggestion | None:
+        """The best paused trial in the top 1/eta of its rung, highest rungs first.
+
+        While new trials may start, the top is floor(n / eta) as in the ASHA paper, so no
+        trial is promoted before eta results exist to compare it with. Once no new trial
+        may start (`pending_resume`), each rung's leader is promotable, so that the study
+        ends with its best trials trained to the full budget."""
+        trials = history.trials()
+        table = self._rung_table(trials)
+        best: tuple[tuple[int, float, int], TrialRecord, int, str] | None = None
+        for trial in trials:
+            if trial.state != TrialState.PAUSED:
+                continue
+            values = rung_values(trial)
+            if not values:
+                continue
+            rung = max(values)
+            if rung >= len(self.levels) - 1:
+                continue
+            mine = self._oriented(values[rung])
+            competitors = table[(bracket_of(trial), rung)]
+            cutoff, top = self._cutoff(competitors, lenient)
+            if mine > cutoff:
+                continue
+            key = (-rung, mine, trial.number)
+            if best is None or key < best[0]:
+                why = (
+                    f"promoted from rung {rung} ({self.fidelity.param} {self.levels[rung]:g}): "
+                    f"{self.context.metric} {_fmt(values[rung])} is in the top {top} of "
+                    f"{len(competitors)} trials at that rung"
+                )
+                best = (key, trial, rung, why)
+        if best is None:
+            return None
+        _, trial, rung, why = best
+        return Suggestion(
+            params=trial.params, budget=self.levels[rung + 1], resume_trial_id=trial.id, reason=why
+        )
+
+    # Deciding -------------------------------------------------------------------------
+
+    def on_result(self, history: History, trial: TrialRecord) -> Decision:
+        if not trial.intermediate:
+            return Decision.keep_going()
+        bracket = bracket_of(trial)
+        recorded = rung_values(trial)
+        steps = sorted(trial.intermediate)
+        last_step = steps[-1]
+        new: list[int] = []
+        for rung in range(bracket, len(self.levels) - 1):
+            if rung in recorded:
+                continue
+            level = self.levels[rung]
+            reached = [s for s in steps if s >= level * (1 - _EPS)]
+            if not reached:
+                break
+            value = trial.intermediate[reached[0]]
+            recorded[rung] = value if math.isfinite(value) else None
+            new.append(rung)
+        extra = {"rungs": {str(k): v for k, v in sorted(recorded.items())}}
+        if self.mode == "pause":
+            return self._pause_decision(history, trial, recorded, new, last_step, extra)
+        if not new:
+            return Decision.keep_going()
+        table = self._rung_table(history.trials(), exclude=trial.id)
+        reason = ""
+        for rung in new:
+            competitors = [*table[(bracket, rung)], self._oriented(recorded[rung])]
+            cutoff, top = self._cutoff(competitors)
+            at_rung = recorded[rung]
+            where = f"{self.fidelity.param} {self.levels[rung]:g} (rung {rung})"
+            shown_cutoff = cutoff if self.context.direction == "minimize" else -cutoff
+            if self._oriented(at_rung) > cutoff:
+                worse = ">" if self.context.direction == "minimize" else "<"
+                return Decision(
+                    Action.STOP,
+                    f"stopped at {where}: {self.context.metric} {_fmt(at_rung)} {worse} "
+                    f"{_fmt(shown_cutoff)}, the cutoff of rung {rung} (top {top} of "
+                    f"{len(competitors)} trials, 1/{self.eta:g})",
+                    rung=rung,
+                    extra=extra,
+                )
+            reason = (
+                f"continued at {where}: {self.context.metric} {_fmt(at_rung)} is within the "
+                f"top {top} of {len(competitors)} trials (cutoff {_fmt(shown_cutoff)})"
+            )
+        return Decision(Action.CONTINUE, reason, rung=max(new), extra=extra)
+
+    def _pause_decision(
+        self,
+        history: History,
+        trial: TrialRecord,
+        recorded: dict[int, float | None],
+        new: list[int],
+        last_step: float,
+        extra: dict[str, Any],
+    ) -> Decision:
+        budget = trial.budget if trial.budget is not None else self.fidelity.max
+        if budget >= self.fidelity.max * (1 - _EPS) or last_step < budget * (1 - _EPS):
+            if new:  # passed a rung below the granted budget: keep its result, go on
+                return Decision(Action.CONTINUE, "", rung=max(new), extra=extra)
+            return Decision.keep_going()
+        rung = max(
+            (k for k, level in enumerate(self.levels) if level <= budget * (1 + _EPS)), default=0
+        )
+        if rung not in recorded:
+            recorded[rung] = trial.intermediate[max(trial.intermediate)]
+            extra = {"rungs": {str(k): v for k, v in sorted(recorded.items())}}
+        table = self._rung_table(history.trials(), exclude=trial.id)
+        competitors = [*table[(bracket_of(trial), rung)], self._oriented(recorded[rung])]
+        mine = self._oriented(recorded[rung])
+        cutoff, top = self._cutoff(competitors)
+        rank = sorted(competitors).index(mine) + 1
+        standing = (
+            "in the top, so it is promoted at the next ask"
+            if mine <= cutoff
+            else "it waits for promotion"
+        )
+        return Decision(
+            Action.PAUSE,
+            f"paused at {self.fidelity.param} {self.levels[rung]:g} (rung {rung}): "
+            f"{self.context.metric} {_fmt(recorded[rung])} ranks {rank} of {len(competitors)}; "
+            f"the top {top} (1/{self.eta:g}) resume with {self.fidelity.param} "
+            f"{self.levels[rung + 1]:g}; {standing}",
+            rung=rung,
+            extra=extra,
+        )
+
+    # Helpers --------------------------------------------------------------------------
+
+    def _oriented(self, value: float | None) -> float:
+        if value is None or not math.isfinite(value):
+            return math.inf
+        return oriented(value, self.context.direction)
+
+    def _rung_table(
+        self, trials: Sequence[TrialRecord], exclude: int | None = None
+    ) -> dict[tuple[int, int], list[float]]:
+        table: dict[tuple[int, int], list[float]] = defaultdict(list)
+        for trial in trials:
+            if trial.id == exclude:
+                continue
+            bracket = bracket_of(trial)
+            for rung, value in rung_values(trial).items():
+                table[(bracket, rung)].append(self._oriented(value))
+        return table
+
+    def _cutoff(self, competitors: Sequence[float], lenient: bool = True) -> tuple[float, int]:
+        """The worst value still in the top 1/eta, and the size of that top. Lenient: the
+        top holds at least one (a stop decision cannot wait for more results)."""
+        top = int(len(competitors) // self.eta)
+        if lenient:
+            top = max(1, top)
+        ordered = sorted(competitors)
+        if top == 0:
+            return -math.inf, 0
+        return (ordered[top - 1] if ordered else math.inf), top
+
+
+class ASHA(Hyperband):
+    """Asynchronous successive halving: Hyperband's most aggressive bracket alone."""
+
+    name = "asha"
+    default_brackets = 1
+
+
+class BOHB(Hyperband):
+    """Hyperband whose new configs come from a TPE fitted on the highest rung with enough
+    results (Falkner et al., 2018); a `random_fraction` (1/3) of configs, and all of them
+    before any rung has enough results, come from `strategy.sampler` (random)."""
+
+    name = "bohb"
+
+    def new_config(self, history: History, sampler: Sampler, bracket: int) -> Suggestion:
+        space = self.context.space
+        number = history.count()
+        rng = np.random.default_rng(unit_rng_seed(self.context.seed, number, salt=41))
+        fraction = float(self.context.options.get("random_fraction", 1 / 3))
+        min_points = int(self.context.options.get("min_points", len(space.searchable) + 2))
+        if rng.random() < fraction or not space.searchable:
+            return sampler.suggest(history)
+        trials = history.trials()
+        by_rung: dict[int, list[tuple[tuple[float, float, float], int, Mapping]]] = defaultdict(
+            list
+        )
+        for trial in trials:
+            for rung, value in rung_values(trial).items():
+                key = (0.0, 0.0, self._oriented(value))
+                by_rung[rung].append((key, trial.number, trial.params))
+            if trial.state == TrialState.COMPLETED and trial.value is not None:
+                key = (0.0, 0.0, self._oriented(trial.value))
+                by_rung[len(self.levels) - 1].append((key, trial.number, trial.params))
+        usable = [r for r, rows in by_rung.items() if len(rows) >= max(min_points, 3)]
+        if not usable:
+            return sampler.suggest(history)
+        rung = max(usable)
+        rows = [row for row in by_rung[rung] if math.isfinite(row[0][2])]
+        if len(rows) < 2:
+            return sampler.suggest(history)
+        pending = [t.params for t in trials if t.state in observations.PENDING_STATES]
+        observed = observations.from_ranked(rows, pending)
+        params = tpe_suggest(space, observed, rng, avoid=[t.params for t in trials])
+        return Suggestion(params=params, extra={"model_rung": rung})

@@ -1,0 +1,249 @@
+"""Reusing finished studies: warm starts (observations or first configs) and extensions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import Gone, Invalid
+from app.engine.base import TrialState
+from app.engine.space import CategoricalParam, FixedParam, SearchSpace, SpaceError
+from app.events.repository import EventRepository
+from app.followups.common import (
+    add_lineage,
+    ask_and_flush,
+    child_body,
+    ranked_trials,
+)
+from app.followups.schemas import ExtendRequest, FollowupRead, FollowupTrial, WarmStartRequest
+from app.studies import service as studies
+from app.studies.models import Study, StudyState
+from app.studies.repository import StudyRepository
+from app.studies.schemas import Limits, StudyUpdate
+from app.trials.models import Trial
+from app.trials.repository import TrialRepository
+from app.trials.schemas import TrialCreate
+
+
+def _fit(config: dict[str, Any], space: SearchSpace) -> tuple[dict[str, Any], list[str]]:
+    """A parent's config moved into another space: values kept where they fit, clipped to
+    the range, or the middle of the range where the parameter is new."""
+    fitted: dict[str, Any] = {}
+    changed: list[str] = []
+    for param in space:
+        if isinstance(param, FixedParam):
+            fitted[param.name] = param.value
+            continue
+        value = config.get(param.name)
+        try:
+            fitted[param.name] = param.validate(value, param.name)
+            continue
+        except SpaceError:
+            pass
+        if isinstance(param, CategoricalParam) or value is None or isinstance(value, bool | str):
+            fitted[param.name] = param.from_unit(0.5)
+            changed.append(f"{param.name}: {value!r} -> {fitted[param.name]!r}")
+        else:
+            clipped = min(param.high, max(param.low, float(value)))
+            fitted[param.name] = param.quantize(clipped)
+            changed.append(f"{param.name}: {value!r} -> {fitted[param.name]!r}")
+    return fitted, changed
+
+
+def warm_start(
+    session: Session, study_id: int, body: WarmStartRequest, actor: str = "api"
+) -> FollowupRead:
+    study = studies.get_study_for_update(session, study_id)
+    if StudyState(study.state).is_finished:
+        raise Gone(f"the study is {study.state}: {study.state_reason}", field="state")
+    space = SearchSpace.from_dict(study.space)
+    parents: list[Study] = []
+    for position, parent_id in enumerate(dict.fromkeys(body.parents)):
+        if parent_id == study.id:
+            raise Invalid("a study cannot warm-start from itself", field=f"parents.{position}")
+        parent = StudyRepository(session).get(parent_id)
+        if parent is None:
+            raise Invalid(f"study {parent_id} not found", field=f"parents.{position}")
+        if body.mode == "same_data" and (parent.metric, parent.direction) != (
+            study.metric,
+            study.direction,
+        ):
+            raise Invalid(
+                f"study {parent_id} optimizes {parent.metric} ({parent.direction}); same_data needs "
+                f"the same objective, use mode transfer",
+                field="mode",
+            )
+        parents.append(parent)
+
+    if body.mode == "same_data":
+        return _import_observations(session, study, space, parents, actor)
+    out: list[FollowupTrial] = []
+    notes: list[str] = []
+    for parent in parents:
+        for source in ranked_trials(session, parent, body.top_k):
+            config, changed = _fit(dict(source.params), space)
+            if changed:
+                notes.append(
+                    f"trial {source.id} of study {parent.id} adjusted to this space: {'; '.join(changed)}"
+                )
+            trial = ask_and_flush(session, study.id, TrialCreate(params=config, queue=True), actor)
+            trial.extra = {
+                **(trial.extra or {}),
+                "transferred_from": {"study_id": parent.id, "trial_id": source.id},
+            }
+            out.append(
+                FollowupTrial(
+                    trial_id=trial.id,
+                    number=trial.number,
+                    params=trial.params,
+                    parent_study_id=parent.id,
+                    parent_trial_id=source.id,
+                    parent_value=source.value,
+                )
+            )
+    _finish_warm_start(session, study, parents, "transfer", len(out))
+    return FollowupRead(
+        study=studies.read_study(session, study), kind="warm_start", trials=out, notes=notes
+    )
+
+
+def _import_observations(
+    session: Session, study: Study, space: SearchSpace, parents: list[Study], actor: str
+) -> FollowupRead:
+    found: list[tuple[Study, Trial, dict[str, Any]]] = []
+    skipped = 0
+    for parent in parents:
+        for source in TrialRepository(session).in_states(
+            parent.id, [TrialState.COMPLETED, TrialState.FAILED]
+        ):
+            if source.state == TrialState.COMPLETED and (
+                source.value is None or not math.isfinite(source.value)
+            ):
+                skipped += 1
+                continue
+            try:
+                found.append((parent, source, space.validate(source.params)))
+            except SpaceError:
+                skipped += 1
+    notes = (
+        [f"{skipped} finished trials of the parents do not fit this space and were left out"]
+        if skipped
+        else []
+    )
+    if found:
+        # Observations are not new trials: they must not use up max_trials.
+        limits = dict(study.limits)
+        limits["max_trials"] = int(limits["max_trials"]) + len(found)
+        study.limits = limits
+        notes.append(
+            f"max_trials raised by {len(found)} to {limits['max_trials']} for the imported observations"
+        )
+        session.flush()
+    out: list[FollowupTrial] = []
+    for parent, source, params in found:
+        if source.state == TrialState.COMPLETED:
+            request = TrialCreate(params=params, state="completed", value=source.value)
+        else:
+            request = TrialCreate(params=params, state="failed")
+        trial = ask_and_flush(session, study.id, request, actor)
+        trial.extra = {
+            **(trial.extra or {}),
+            "imported_from": {"study_id": parent.id, "trial_id": source.id},
+        }
+        out.append(
+            FollowupTrial(
+                trial_id=trial.id,
+                number=trial.number,
+                params=trial.params,
+                parent_study_id=parent.id,
+                parent_trial_id=source.id,
+                parent_value=source.value,
+            )
+        )
+    _finish_warm_start(session, study, parents, "same_data", len(out))
+    return FollowupRead(
+        study=studies.read_study(session, study),
+        kind="warm_start",
+        trials=out,
+        skipped=skipped,
+        notes=notes,
+    )
+
+
+def _finish_warm_start(
+    session: Session, study: Study, parents: list[Study], mode: str, count: int
+) -> None:
+    add_lineage(
+        study,
+        {"kind": "warm_start", "mode": mode, "parents": [p.id for p in parents], "trials": count},
+    )
+    if study.parent_study_id is None and parents:
+        study.parent_study_id = parents[0].id
+    EventRepository(session).record(
+        study_id=study.id,
+        kind="study",
+        actor="api",
+        reason=f"warm start ({mode}) from studies {', '.join(str(p.id) for p in parents)}: {count} trials",
+    )
+    session.flush()
+
+
+def extend(
+    session: Session, study_id: int, body: ExtendRequest, actor: str = "api"
+) -> FollowupRead:
+    parent = studies.get_study_for_update(session, study_id)
+    if body.space is None:
+        limits = dict(parent.limits)
+        limits["max_trials"] = max(int(limits["max_trials"]), parent.next_number) + body.more_trials
+        # Asking for more trials outweighs the patience that ended the study.
+        parent.trials_since_improvement = 0
+        add_lineage(parent, {"kind": "extended", "more_trials": body.more_trials})
+        session.flush()
+        study = studies.update_study(
+            session,
+            parent.id,
+            StudyUpdate(
+                limits=Limits.model_validate(limits),
+                # Reopens a finished study; a paused one stays paused.
+                state="running" if StudyState(parent.state).is_finished else None,
+            ),
+            actor,
+        )
+        notes = (
+            [f"the study ended again: {study.state_reason}"]
+            if StudyState(study.state).is_finished
+            else []
+        )
+        return FollowupRead(
+            study=studies.read_study(session, study), kind="extended", trials=[], notes=notes
+        )
+
+    entry = {
+        "kind": "extended",
+        "parents": [parent.id],
+        "more_trials": body.more_trials,
+        "narrowed": True,
+    }
+    tags = {"lineage": [entry]}
+    if isinstance((parent.tags or {}).get("world"), dict):
+        tags["world"] = parent.tags["world"]
+    new_body = child_body(
+        parent,
+        name=body.name or f"{parent.name} (narrowed)",
+        space=body.space,
+        tags=tags,
+        limits={**parent.limits, "max_trials": body.more_trials},
+    )
+    child = studies.create_study(session, new_body, actor)
+    imported = _import_observations(
+        session, child, SearchSpace.from_dict(child.space), [parent], actor
+    )
+    return FollowupRead(
+        study=studies.read_study(session, child),
+        kind="extended",
+        trials=imported.trials,
+        skipped=imported.skipped,
+        notes=imported.notes,
+    )

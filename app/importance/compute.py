@@ -1,0 +1,132 @@
+"""Parameter importance from finished trials. No database here: configs and values in,
+one share per parameter out.
+
+Two methods, both through maintained libraries:
+- `fanova` (default): functional ANOVA on a random forest, Hutter et al. 2014, as
+  implemented by Optuna's `FanovaImportanceEvaluator`: the share of the objective's
+  variance that each parameter explains on its own.
+- `permutation`: a scikit-learn random forest and its permutation importance (Breiman
+  2001): how much the forest's fit drops when a parameter's values are shuffled.
+
+Numeric parameters enter in the space's unit coordinates, so a log-scaled learning rate
+is judged on its log scale, as the samplers see it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.engine.space import CategoricalParam, FixedParam, Param, SearchSpace
+
+Method = Literal["fanova", "permutation"]
+METHODS: tuple[str, ...] = ("fanova", "permutation")
+MIN_TRIALS = 5
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Importance:
+    method: str
+    n_trials: int
+    params: dict[str, float]  # parameter -> share, summing to 1 (empty when too few trials)
+    note: str = ""
+
+
+def _varying(space: SearchSpace, configs: Sequence[Mapping[str, Any]]) -> list[Param]:
+    """Parameters that took at least two values: the others explain nothing."""
+    out: list[Param] = []
+    for param in space:
+        if isinstance(param, FixedParam):
+            continue
+        values = {repr(c.get(param.name)) for c in configs}
+        if len(values) > 1:
+            out.append(param)
+    return out
+
+
+def _normalized(raw: Mapping[str, float]) -> dict[str, float]:
+    clipped = {k: max(0.0, float(v)) if math.isfinite(v) else 0.0 for k, v in raw.items()}
+    total = sum(clipped.values())
+    if total <= 0:
+        return {k: 0.0 for k in clipped}
+    ranked = sorted(clipped.items(), key=lambda item: -item[1])
+    return {k: v / total for k, v in ranked}
+
+
+def compute(
+    space: SearchSpace,
+    configs: Sequence[Mapping[str, Any]],
+    values: Sequence[float],
+    method: Method = "fanova",
+) -> Importance:
+    """Importance of each parameter for `values` (any direction: variance has no sign)."""
+    if len(configs) < MIN_TRIALS:
+        return Importance(
+            method,
+            len(configs),
+            {},
+            f"needs at least {MIN_TRIALS} completed trials with a finite value; has {len(configs)}",
+        )
+    params = _varying(space, configs)
+    if not params:
+        return Importance(method, len(configs), {}, "no parameter took more than one value")
+    if len(params) == 1:
+        return Importance(method, len(configs), {params[0].name: 1.0}, "only one parameter varied")
+    if method == "permutation":
+        raw = _permutation(params, configs, values)
+    else:
+        raw = _fanova(params, configs, values)
+    return Importance(method, len(configs), _normalized(raw))
+
+
+def _unit_row(params: Sequence[Param], config: Mapping[str, Any]) -> list[float]:
+    return [float(p.to_unit(config[p.name])) for p in params]
+
+
+def _permutation(
+    params: Sequence[Param], configs: Sequence[Mapping[str, Any]], values: Sequence[float]
+) -> dict[str, float]:
+    import numpy as np
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+
+    x = np.array([_unit_row(params, c) for c in configs])
+    y = np.array(values, dtype=float)
+    forest = RandomForestRegressor(
+        n_estimators=200, min_samples_leaf=1, random_state=SEED, n_jobs=1
+    )
+    forest.fit(x, y)
+    result = permutation_importance(forest, x, y, n_repeats=10, random_state=SEED, n_jobs=1)
+    return {p.name: float(result.importances_mean[i]) for i, p in enumerate(params)}
+
+
+def _fanova(
+    params: Sequence[Param], configs: Sequence[Mapping[str, Any]], values: Sequence[float]
+) -> dict[str, float]:
+    import optuna
+    from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions: dict[str, BaseDistribution] = {}
+    for param in params:
+        if isinstance(param, CategoricalParam):
+            distributions[param.name] = CategoricalDistribution(list(param.choices))
+        else:
+            distributions[param.name] = FloatDistribution(0.0, 1.0)
+    study = optuna.create_study(direction="minimize")
+    for config, value in zip(configs, values, strict=True):
+        row: dict[str, Any] = {}
+        for param in params:
+            if isinstance(param, CategoricalParam):
+                row[param.name] = config[param.name]
+            else:
+                row[param.name] = float(param.to_unit(config[param.name]))
+        study.add_trial(
+            optuna.trial.create_trial(params=row, distributions=distributions, value=float(value))
+        )
+    found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=SEED))
+    return {name: float(found.get(name, 0.0)) for name in distributions}

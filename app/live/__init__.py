@@ -1,0 +1,1 @@
+"""Live updates: the SSE hub that turns committed changes into Server-Sent Events."""

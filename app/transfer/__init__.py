@@ -1,0 +1,1 @@
+"""Moving a study between servers: one JSON document with everything it holds."""

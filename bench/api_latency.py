@@ -1,0 +1,423 @@
+"""API latency and metric ingest on PostgreSQL, beside Optuna's RDB storage.
+
+Tunelab runs as `tunelab serve` in a subprocess and is driven over real HTTP (one keep-
+alive client); Optuna drives `optuna.storages.RDBStorage` in this process. Both use their
+own fresh database on the same PostgreSQL server (tunelab_bench, optuna_bench, dropped
+at the end) and the same loop:
+
+- round trip: ask, report one objective point, tell, timed over 200 trials once the
+  study holds about 100, 1,000 and 10,000 trials (the first 100 trials for the first
+  mark). Up to each mark the study is filled by copying a real trial's rows (the trial,
+  its points and events; Optuna's trial, params, values and intermediate values) in
+  SQL, so that 10,000 trials take seconds, not an hour, on both sides;
+- ingest: metric points of one trial in batches of 100 (Optuna: `trial.report` per
+  point, its only way to store intermediate values), and the same with 4 clients on
+  4 trials at once.
+
+    .venv/bin/python bench/api_latency.py            # full run (a few minutes)
+    .venv/bin/python bench/api_latency.py --quick    # 100 and 1,000 trials only
+
+Targets: ask p99 < 50 ms at 10,000 trials (random sampler); ingest >= 20,000 points/s;
+both at least 3x Optuna's RDB storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, inspect, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.services import PG_ADMIN_URL, PG_HOST, live_server  # noqa: E402
+
+OURS_DB = "tunelab_bench"
+OPTUNA_DB = "optuna_bench"
+BATCH = 100
+WINDOW = 200  # round trips timed at each mark
+INGEST_CLIENTS = 4
+
+SPACE = {
+    "lr": {"type": "float", "low": 1e-5, "high": 0.1, "scale": "log"},
+    "momentum": {"type": "float", "low": 0.9, "high": 0.999, "scale": "reverse_log"},
+    "batch_size": {"type": "int", "low": 16, "high": 256, "step": 16},
+    "optimizer": {"type": "categorical", "choices": ["adam", "sgd"]},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+}
+
+
+def pg_url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
+
+
+def recreate(name: str, drop_only: bool = False) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not drop_only:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index] * 1000  # ms
+
+
+def summarize(windows: dict[int, tuple[list[float], list[float]]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "trials": mark,
+            "samples": len(trips),
+            "trip_p50_ms": pct(trips, 50),
+            "trip_p99_ms": pct(trips, 99),
+            "ask_p50_ms": pct(asks, 50),
+            "ask_p99_ms": pct(asks, 99),
+        }
+        for mark, (asks, trips) in windows.items()
+    ]
+
+
+def window(mark: int) -> tuple[int, int]:
+    """The trial numbers timed for a mark: [start, stop)."""
+    if mark <= WINDOW:
+        return 0, mark
+    return mark - WINDOW // 2, mark + WINDOW // 2
+
+
+def fill_by_copy(
+    url: str,
+    trials: str,
+    id_col: str,
+    study_col: str,
+    study_id: int,
+    template_id: int,
+    start: int,
+    stop: int,
+    children: list[str],
+) -> None:
+    """Copies trial `template_id` (and its rows in `children`, by their trial_id column)
+    into trials numbered start..stop-1 of the study, in three SQL statements."""
+    if stop <= start:
+        return
+    engine = create_engine(url)
+    inspector = inspect(engine)
+
+    def columns(table: str, skip: set[str]) -> list[str]:
+        return [c["name"] for c in inspector.get_columns(table) if c["name"] not in skip]
+
+    with engine.begin() as conn:
+        copied = columns(trials, {id_col, "number"})
+        conn.execute(
+            text(
+                f"INSERT INTO {trials} (number, {', '.join(copied)}) "
+                f"SELECT g, {', '.join('t.' + c for c in copied)} FROM {trials} t, "
+                f"generate_series(:start, :stop - 1) g WHERE t.{id_col} = :template"
+            ),
+            {"start": start, "stop": stop, "template": template_id},
+        )
+        for child in children:
+            pk = inspector.get_pk_constraint(child)["constrained_columns"]
+            rest = columns(child, {*pk, "trial_id"})
+            conn.execute(
+                text(
+                    f"INSERT INTO {child} (trial_id, {', '.join(rest)}) "
+                    f"SELECT n.{id_col}, {', '.join('c.' + c for c in rest)} "
+                    f"FROM {trials} n JOIN {child} c ON c.trial_id = :template "
+                    f"WHERE n.{study_col} = :study AND n.number >= :start AND n.number < :stop "
+                    f"ORDER BY n.number"
+                ),
+                {"template": template_id, "study": study_id, "start": start, "stop": stop},
+            )
+    engine.dispose()
+
+
+def timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
+
+
+# Tunelab ------------------------------------------------------------------------------
+
+
+def ours_round_trips(base: str, marks: list[int]) -> dict[int, tuple[list[float], list[float]]]:
+    results: dict[int, tuple[list[float], list[float]]] = {}
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=60) as http:
+        study = http.post(
+            "/studies",
+            json={
+                "name": "latency",
+                "objective": {"metric": "loss", "direction": "minimize"},
+                "space": SPACE,
+                "strategy": {"name": "random", "seed": 1},
+                "limits": {"max_trials": marks[-1] * 2, "max_parallel_trials": 1},
+            },
+        ).json()
+        done = 0
+        template: int | None = None
+        for mark in marks:
+            first, stop = window(mark)
+            if template is not None and first > done:
+                fill_by_copy(
+                    pg_url(OURS_DB),
+                    "trials",
+                    "id",
+                    "study_id",
+                    study["id"],
+                    template,
+                    done,
+                    first,
+                    ["metric_points", "events"],
+                )
+                with create_engine(pg_url(OURS_DB)).begin() as conn:
+                    conn.execute(
+                        text("UPDATE studies SET next_number = :n WHERE id = :id"),
+                        {"n": first, "id": study["id"]},
+                    )
+                done = first
+            asks: list[float] = []
+            trips: list[float] = []
+            for number in range(first, stop):
+                value = 1.0 / (number + 1)
+                began = time.perf_counter()
+                response, ask_s = timed(lambda: http.post(f"/studies/{study['id']}/trials"))
+                assert response.status_code == 201, response.text
+                trial = response.json()
+                assert trial["number"] == number, (trial["number"], number)
+                reported = http.post(
+                    f"/trials/{trial['id']}/metrics",
+                    json=[{"name": "loss", "step": 1, "value": value}],
+                )
+                assert reported.status_code == 200, reported.text
+                told = http.post(f"/trials/{trial['id']}/complete", json={"value": value})
+                assert told.status_code == 200, told.text
+                trips.append(time.perf_counter() - began)
+                asks.append(ask_s)
+                template = trial["id"]
+            done = stop
+            results[mark] = (asks, trips)
+    return results
+
+
+def ours_ingest(base: str, points: int, clients: int) -> float:
+    """Points per second: `clients` clients, each on its own trial, batches of 100."""
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=60) as http:
+        study = http.post(
+            "/studies",
+            json={
+                "name": "ingest",
+                "objective": {"metric": "loss", "direction": "minimize"},
+                "space": SPACE,
+                "limits": {"max_trials": clients, "max_parallel_trials": clients},
+            },
+        ).json()
+        trial_ids = [
+            http.post(f"/studies/{study['id']}/trials").json()["id"] for _ in range(clients)
+        ]
+    per_client = points // clients
+    start_line = threading.Barrier(clients + 1)
+
+    def send(trial_id: int) -> None:
+        with httpx.Client(base_url=f"{base}/api/v1", timeout=60) as http:
+            start_line.wait()
+            for first in range(0, per_client, BATCH):
+                batch = [
+                    {"name": name, "step": step, "value": step * 0.001}
+                    for step in range(first, first + BATCH // 2)
+                    for name in ("loss", "acc")
+                ]
+                response = http.post(f"/trials/{trial_id}/metrics", json=batch)
+                assert response.status_code == 200, response.text
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in trial_ids]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return clients * per_client / (time.perf_counter() - start)
+
+
+# Optuna -------------------------------------------------------------------------------
+
+
+def optuna_storage() -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.storages.RDBStorage(url=pg_url(OPTUNA_DB))
+
+
+def optuna_suggest(trial: Any) -> None:
+    trial.suggest_float("lr", 1e-5, 0.1, log=True)
+    trial.suggest_float("momentum", 0.9, 0.999)
+    trial.suggest_int("batch_size", 16, 256, step=16)
+    trial.suggest_categorical("optimizer", ["adam", "sgd"])
+    trial.suggest_float("dropout", 0.0, 0.5)
+
+
+def optuna_round_trips(
+    storage: Any, marks: list[int]
+) -> dict[int, tuple[list[float], list[float]]]:
+    import optuna
+
+    study = optuna.create_study(
+        storage=storage, study_name="latency", sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    study_id = storage.get_study_id_from_name("latency")
+    results: dict[int, tuple[list[float], list[float]]] = {}
+    done = 0
+    template: int | None = None
+    for mark in marks:
+        first, stop = window(mark)
+        if template is not None and first > done:
+            fill_by_copy(
+                pg_url(OPTUNA_DB),
+                "trials",
+                "trial_id",
+                "study_id",
+                study_id,
+                template,
+                done,
+                first,
+                ["trial_params", "trial_values", "trial_intermediate_values"],
+            )
+            done = first
+        asks: list[float] = []
+        trips: list[float] = []
+        for number in range(first, stop):
+            value = 1.0 / (number + 1)
+            began = time.perf_counter()
+            # An ask hands out a trial with its config: Optuna's ask plus its suggest calls.
+            trial = study.ask()
+            optuna_suggest(trial)
+            asks.append(time.perf_counter() - began)
+            trial.report(value, 1)
+            study.tell(trial, value)
+            trips.append(time.perf_counter() - began)
+            assert trial.number == number, (trial.number, number)
+            template = trial._trial_id
+        done = stop
+        results[mark] = (asks, trips)
+    return results
+
+
+def optuna_ingest(storage: Any, points: int, clients: int) -> float:
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name=f"ingest-{clients}")
+    trials = [study.ask() for _ in range(clients)]
+    per_client = points // clients
+    start_line = threading.Barrier(clients + 1)
+
+    def send(trial: Any) -> None:
+        start_line.wait()
+        for step in range(per_client):
+            trial.report(step * 0.001, step)
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in trials]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return clients * per_client / (time.perf_counter() - start)
+
+
+# Main ---------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    marks = [100, 1000] if args.quick else [100, 1000, 10000]
+    ingest_points = 10_000 if args.quick else 40_000
+    optuna_points = 500 if args.quick else 2_000
+    results: dict[str, Any] = {"marks": marks}
+
+    recreate(OURS_DB)
+    recreate(OPTUNA_DB)
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+            with live_server(pg_url(OURS_DB), Path(data_dir)) as base:
+                print("tunelab: round trips ...", flush=True)
+                results["ours"] = summarize(ours_round_trips(base, marks))
+                print(json.dumps(results["ours"]), flush=True)
+                print(f"tunelab: ingest of {ingest_points} points ...", flush=True)
+                results["ours_ingest"] = ours_ingest(base, ingest_points, 1)
+                results["ours_ingest_parallel"] = ours_ingest(base, ingest_points, INGEST_CLIENTS)
+        storage = optuna_storage()
+        print("optuna: round trips ...", flush=True)
+        results["optuna"] = summarize(optuna_round_trips(storage, marks))
+        print(json.dumps(results["optuna"]), flush=True)
+        print(f"optuna: ingest of {optuna_points} points ...", flush=True)
+        results["optuna_ingest"] = optuna_ingest(storage, optuna_points, 1)
+        results["optuna_ingest_parallel"] = optuna_ingest(storage, optuna_points, INGEST_CLIENTS)
+        storage.engine.dispose()
+    finally:
+        recreate(OURS_DB, drop_only=True)
+        recreate(OPTUNA_DB, drop_only=True)
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        "| trials in the study | system | round trip p50 | round trip p99 | ask p50 | ask p99 |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for ours, theirs in zip(results["ours"], results["optuna"], strict=True):
+        for name, row in (("Tunelab", ours), ("Optuna RDB", theirs)):
+            lines.append(
+                f"| {row['trials']:,} | {name} | {row['trip_p50_ms']:.1f} ms "
+                f"| {row['trip_p99_ms']:.1f} ms | {row['ask_p50_ms']:.1f} ms "
+                f"| {row['ask_p99_ms']:.1f} ms |"
+            )
+    last_ours, last_theirs = results["ours"][-1], results["optuna"][-1]
+    lines += [
+        "",
+        "| ingest (batches of 100) | Tunelab | Optuna RDB | ratio |",
+        "|---|---:|---:|---:|",
+        f"| 1 client | {results['ours_ingest']:,.0f} points/s "
+        f"| {results['optuna_ingest']:,.0f} points/s "
+        f"| {results['ours_ingest'] / results['optuna_ingest']:.0f}x |",
+        f"| {INGEST_CLIENTS} clients | {results['ours_ingest_parallel']:,.0f} points/s "
+        f"| {results['optuna_ingest_parallel']:,.0f} points/s "
+        f"| {results['ours_ingest_parallel'] / results['optuna_ingest_parallel']:.0f}x |",
+        "",
+        f"At {last_ours['trials']:,} trials: ask p99 {last_ours['ask_p99_ms']:.1f} ms "
+        f"(Optuna {last_theirs['ask_p99_ms']:.1f} ms, "
+        f"{last_theirs['ask_p99_ms'] / last_ours['ask_p99_ms']:.1f}x); "
+        f"round trip p50 {last_ours['trip_p50_ms']:.1f} ms "
+        f"(Optuna {last_theirs['trip_p50_ms']:.1f} ms, "
+        f"{last_theirs['trip_p50_ms'] / last_ours['trip_p50_ms']:.1f}x).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100 and 1,000 trials only")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    results = run(args)
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

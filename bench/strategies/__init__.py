@@ -1,0 +1,1 @@
+"""Strategy benchmarks: `python -m bench.strategies` (see docs/benchmarks.md, "Strategies")."""

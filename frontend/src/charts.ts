@@ -1,0 +1,89 @@
+// Draws server-built Plotly figures and appends live points to them.
+import Plotly, { type Figure, type PlotElement } from "plotly.js-dist-min";
+
+const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+const TYPED: Record<string, { new (buffer: ArrayBuffer): ArrayLike<number> }> = {
+  f8: Float64Array, f4: Float32Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array,
+  u2: Uint16Array, i4: Int32Array, u4: Uint32Array,
+};
+
+/** Plotly.py writes numeric columns as base64 typed arrays ({dtype, bdata, shape});
+ * plain arrays keep them extendable and readable by the page's own code. */
+export function decode(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(decode);
+  if (!value || typeof value !== "object") return value;
+  const obj = value as Record<string, unknown>;
+  if (typeof obj["bdata"] === "string" && typeof obj["dtype"] === "string" && TYPED[obj["dtype"]]) {
+    const bytes = Uint8Array.from(atob(obj["bdata"]), (c) => c.charCodeAt(0));
+    const flat = Array.from(new TYPED[obj["dtype"]]!(bytes.buffer));
+    const shape = String(obj["shape"] ?? "").split(",").map((n) => parseInt(n, 10)).filter((n) => n > 0);
+    if (shape.length === 2) {
+      const [rows, cols] = shape as [number, number];
+      return Array.from({ length: rows }, (_, r) => flat.slice(r * cols, (r + 1) * cols));
+    }
+    return flat;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) out[k] = decode(v);
+  return out;
+}
+
+export async function draw(el: HTMLElement, figure: Figure, onTrialClick?: (trialId: number) => void): Promise<void> {
+  const plot = await Plotly.react(el, decode(figure.data) as unknown[], figure.layout, CONFIG);
+  el.dataset.painted = String(Date.now());
+  if (onTrialClick && !el.dataset.clickBound) {
+    el.dataset.clickBound = "1";
+    plot.on("plotly_click", (e) => {
+      const id = e.points[0]?.customdata;
+      if (typeof id === "number") onTrialClick(id);
+    });
+  }
+}
+
+export async function extend(el: HTMLElement, trace: number, xs: number[], ys: number[]): Promise<void> {
+  if (!xs.length) return;
+  await Plotly.extendTraces(el, { x: [xs], y: [ys] }, [trace]);
+  el.dataset.extended = String(Date.now());
+}
+
+export function purge(el: HTMLElement): void {
+  Plotly.purge(el);
+}
+
+export function currentMeta(el: HTMLElement): Record<string, unknown> {
+  const layout = (el as PlotElement).layout;
+  const meta = layout?.meta;
+  return meta && typeof meta === "object" ? (meta as Record<string, unknown>) : {};
+}
+
+/** Runs `fn` at most once per `ms`; calls during a run or the wait coalesce into one. */
+export function throttle(fn: () => Promise<void> | void, ms: number): () => void {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let running = false;
+  let again = false;
+  let last = 0;
+  const fire = async () => {
+    timer = null;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    last = Date.now();
+    try {
+      await fn();
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
+  };
+  const schedule = () => {
+    if (timer) return;
+    timer = setTimeout(fire, Math.max(0, ms - (Date.now() - last)));
+  };
+  return schedule;
+}

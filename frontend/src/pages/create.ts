@@ -1,0 +1,432 @@
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { ApiError, api, type FieldError, type StudyRead } from "../api/client";
+import { clear, h } from "../dom";
+import { navigate } from "../main";
+import { extract } from "../regex";
+import { TEMPLATES } from "../templates";
+
+type Body = Record<string, unknown>;
+type Obj = Record<string, unknown>;
+
+const STRATEGIES = ["random", "grid", "sobol", "tpe", "gp", "asha", "hyperband", "bohb"];
+const PARAM_TYPES = ["float", "int", "categorical", "fixed"];
+const SCALES = ["linear", "log", "reverse_log"];
+const LIMIT_FIELDS: [string, string][] = [
+  ["max_trials", "max trials"],
+  ["max_parallel_trials", "max parallel trials"],
+  ["max_runtime_s", "max runtime (s)"],
+  ["target_value", "target value"],
+  ["max_trials_without_improvement", "max trials without improvement"],
+  ["max_budget", "max budget (fidelity units)"],
+  ["heartbeat_timeout_s", "heartbeat timeout (s)"],
+  ["max_retries", "max retries"],
+];
+const EMPTY: Body = {
+  name: "",
+  objective: { metric: "loss", direction: "minimize", aggregate: "last" },
+  space: { lr: { type: "float", low: 1e-5, high: 0.1, scale: "log" } },
+  strategy: { name: "random" },
+  limits: { max_trials: 20, max_parallel_trials: 1 },
+};
+
+const asObj = (v: unknown): Obj => (v && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
+const str = (v: unknown): string => (v === undefined || v === null ? "" : String(v));
+
+function num(input: HTMLInputElement): number | undefined {
+  if (input.value.trim() === "") return undefined;
+  const n = Number(input.value);
+  return Number.isNaN(n) ? (input.value as unknown as number) : n;
+}
+
+function parseScalar(text: string): string | number | boolean {
+  const t = text.trim();
+  if (t === "true" || t === "false") return t === "true";
+  if (t !== "" && Number.isFinite(Number(t))) return Number(t);
+  return t;
+}
+
+/** A command line as an argv list: whitespace splits, quotes group. */
+export function splitCommand(command: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(command))) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : (m[2] ?? m[3] ?? ""));
+  return out;
+}
+
+function joinCommand(argv: unknown): string {
+  if (typeof argv === "string") return argv;
+  if (!Array.isArray(argv)) return "";
+  return argv.map((a) => (/[\s"']/.test(String(a)) ? JSON.stringify(String(a)) : String(a))).join(" ");
+}
+
+function jsonText(value: unknown): string {
+  return value && Object.keys(asObj(value)).length ? JSON.stringify(value, null, 1) : "";
+}
+
+export function studyToBody(s: StudyRead): Body {
+  return {
+    name: `${s.name} (copy)`,
+    objective: s.objective,
+    space: s.space,
+    strategy: s.strategy,
+    early_stopping: s.early_stopping,
+    limits: s.limits,
+    fidelity: s.fidelity,
+    execution: s.execution,
+    tags: s.tags,
+    parent_study_id: s.id,
+  };
+}
+
+export function createPage(root: HTMLElement, params: URLSearchParams): void {
+  let mode: "form" | "json" | "yaml" = "form";
+  let parentId: number | null = null;
+  const formBox = h("div", { id: "study-form" });
+  const text = h("textarea", { id: "study-text", rows: 30, class: "code", spellcheck: false, "aria-label": "study as text" });
+  const textBox = h("div", { hidden: true }, text);
+  const errorBox = h("div", { class: "error", role: "alert", id: "form-error" });
+  const modeButtons = (["form", "json", "yaml"] as const).map((m) =>
+    h("button", { type: "button", class: m === "form" ? "tab active" : "tab", "data-mode": m, onclick: () => switchMode(m) }, m.toUpperCase()),
+  );
+  const templateSel = h(
+    "select",
+    { id: "template", "aria-label": "template" },
+    h("option", { value: "" }, "Start from a template…"),
+    ...TEMPLATES.map((t) => h("option", { value: t.id }, t.label)),
+  );
+  templateSel.addEventListener("change", () => {
+    const t = TEMPLATES.find((x) => x.id === templateSel.value);
+    if (t) load(structuredClone(t.body));
+  });
+
+  // Inputs that readForm() reads back.
+  let f: Record<string, HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement> = {};
+  let spaceRows: HTMLElement;
+  let metricRows: HTMLElement;
+  const logSample = h("textarea", {
+    id: "regex-sample", rows: 6, class: "code", spellcheck: false, "aria-label": "log lines to test",
+    placeholder: "Paste log lines here, e.g.\nepoch 1 loss=0.9 val_acc=0.61\nepoch 2 loss=0.7 val_acc=0.68",
+  });
+  const regexOut = h("div", { id: "regex-results" });
+  logSample.addEventListener("input", () => testRegexes());
+
+  const field = (path: string, label: string, input: HTMLElement, hint = "") =>
+    h("label", { class: "field", "data-field": path }, h("span", null, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+  const input = (path: string, value: unknown, attrs: Record<string, string | number | boolean> = {}) => {
+    const el = h("input", { value: str(value), name: path, ...attrs });
+    f[path] = el;
+    return el;
+  };
+  const select = (path: string, options: string[], value: unknown) => {
+    const el = h("select", { name: path }, ...options.map((o) => h("option", { value: o, selected: o === str(value) }, o || "none")));
+    f[path] = el;
+    return el;
+  };
+  const area = (path: string, value: string, placeholder = "") => {
+    const el = h("textarea", { name: path, rows: 2, class: "code", placeholder, value });
+    f[path] = el;
+    return el;
+  };
+
+  function spaceRow(name: string, spec: Obj): HTMLElement {
+    const typeSel = h("select", { class: "p-type", "aria-label": "type" }, ...PARAM_TYPES.map((t) => h("option", { value: t, selected: t === str(spec["type"] ?? "float") }, t)));
+    const nameIn = h("input", { class: "p-name", value: name, placeholder: "name", "aria-label": "parameter name" });
+    const cell = (cls: string, el: HTMLElement) => h("span", { class: `cell ${cls}` }, el);
+    const low = h("input", { class: "p-low", type: "number", step: "any", value: str(spec["low"]), placeholder: "low", "aria-label": "low" });
+    const high = h("input", { class: "p-high", type: "number", step: "any", value: str(spec["high"]), placeholder: "high", "aria-label": "high" });
+    const scale = h("select", { class: "p-scale", "aria-label": "scale" }, ...SCALES.map((s) => h("option", { value: s, selected: s === str(spec["scale"] ?? "linear") }, s)));
+    const step = h("input", { class: "p-step", type: "number", step: "any", value: str(spec["step"]), placeholder: "step", "aria-label": "step" });
+    const choices = h("input", { class: "p-choices", value: Array.isArray(spec["choices"]) ? (spec["choices"] as unknown[]).join(", ") : "", placeholder: "a, b, c", "aria-label": "choices" });
+    const value = h("input", { class: "p-value", value: str(spec["value"]), placeholder: "value", "aria-label": "value" });
+    const role = h("input", { class: "p-role", value: str(spec["role"]), placeholder: "role (optional)", "aria-label": "role" });
+    const row = h("div", { class: "space-row" });
+    const sync = () => {
+      row.dataset.field = `space.${nameIn.value}`;
+      row.dataset.type = typeSel.value;
+      for (const [k, el] of Object.entries({ low, high, scale, step, choices, value }) as [string, HTMLElement][]) {
+        el.dataset.field = `space.${nameIn.value}.${k}`;
+      }
+    };
+    nameIn.addEventListener("input", sync);
+    typeSel.addEventListener("change", sync);
+    row.append(
+      cell("c-name", nameIn), cell("c-type", typeSel), cell("c-num", low), cell("c-num", high), cell("c-num", scale), cell("c-num", step),
+      cell("c-choices", choices), cell("c-fixed", value), cell("c-role", role),
+      h("button", { type: "button", class: "small", "aria-label": "remove parameter", onclick: () => row.remove() }, "✕"),
+    );
+    sync();
+    return row;
+  }
+
+  function readSpace(): Obj {
+    const space: Obj = {};
+    for (const row of Array.from(spaceRows.querySelectorAll<HTMLElement>(".space-row"))) {
+      const q = <T extends HTMLElement>(cls: string) => row.querySelector(`.${cls}`) as T;
+      const name = q<HTMLInputElement>("p-name").value.trim();
+      const type = q<HTMLSelectElement>("p-type").value;
+      const spec: Obj = { type };
+      if (type === "float" || type === "int") {
+        spec["low"] = num(q("p-low"));
+        spec["high"] = num(q("p-high"));
+        spec["scale"] = q<HTMLSelectElement>("p-scale").value;
+        const step = num(q("p-step"));
+        if (step !== undefined) spec["step"] = step;
+      } else if (type === "categorical") {
+        const raw = q<HTMLInputElement>("p-choices").value;
+        spec["choices"] = raw.trim() ? raw.split(",").map(parseScalar) : [];
+      } else {
+        spec["value"] = parseScalar(q<HTMLInputElement>("p-value").value);
+      }
+      const role = q<HTMLInputElement>("p-role").value.trim();
+      if (role) spec["role"] = role;
+      space[name] = spec;
+    }
+    return space;
+  }
+
+  function metricRow(def: Obj): HTMLElement {
+    const row = h("div", { class: "metric-row" });
+    const nameIn = h("input", { class: "m-name", value: str(def["name"]), placeholder: "metric name", "aria-label": "metric name" });
+    const regexIn = h("input", { class: "m-regex code", value: str(def["regex"]), placeholder: "epoch (?P<step>\\d+).*loss=(?P<value>[-+0-9.eE]+)", "aria-label": "metric regex" });
+    nameIn.addEventListener("input", testRegexes);
+    regexIn.addEventListener("input", testRegexes);
+    row.append(nameIn, regexIn, h("button", { type: "button", class: "small", "aria-label": "remove metric", onclick: () => { row.remove(); renumberMetrics(); testRegexes(); } }, "✕"));
+    return row;
+  }
+
+  function renumberMetrics(): void {
+    Array.from(metricRows.children).forEach((row, i) => {
+      (row as HTMLElement).dataset.field = `execution.metric_definitions.${i}`;
+      (row.querySelector(".m-name") as HTMLElement).dataset.field = `execution.metric_definitions.${i}.name`;
+      (row.querySelector(".m-regex") as HTMLElement).dataset.field = `execution.metric_definitions.${i}.regex`;
+    });
+  }
+
+  function readMetrics(): Obj[] {
+    return Array.from(metricRows.querySelectorAll<HTMLElement>(".metric-row")).map((row) => ({
+      name: (row.querySelector(".m-name") as HTMLInputElement).value.trim(),
+      regex: (row.querySelector(".m-regex") as HTMLInputElement).value,
+    }));
+  }
+
+  function testRegexes(): void {
+    const sample = logSample.value;
+    clear(
+      regexOut,
+      readMetrics().map((def) => {
+        let result: Node;
+        try {
+          const found = def["regex"] ? extract(String(def["regex"]), sample) : [];
+          result = found.length
+            ? h("span", null, found.map((p) => `step ${p.step}: ${p.value}`).join(" · "))
+            : h("span", { class: "muted" }, sample ? "no match" : "paste log lines to test");
+        } catch (err) {
+          result = h("span", { class: "error" }, `invalid regex: ${(err as Error).message}`);
+        }
+        return h("div", { class: "regex-result", "data-metric": str(def["name"]) }, h("strong", null, str(def["name"]) || "(unnamed)"), " → ", result);
+      }),
+    );
+  }
+
+  function renderForm(body: Body): void {
+    f = {};
+    const objective = asObj(body["objective"]);
+    const strategy = { ...asObj(body["strategy"]) };
+    const early = asObj(body["early_stopping"]);
+    const limits = asObj(body["limits"]);
+    const fidelity = body["fidelity"] ? asObj(body["fidelity"]) : null;
+    const execution = body["execution"] ? asObj(body["execution"]) : null;
+    parentId = typeof body["parent_study_id"] === "number" ? body["parent_study_id"] : null;
+    const { name: strategyName, seed, ...strategyOptions } = strategy;
+    const { rule, ...earlyOptions } = early;
+    const { command, args, gpus_per_trial, metric_definitions, ...executionMore } = execution ?? {};
+
+    spaceRows = h("div", { class: "space-rows" }, Object.entries(asObj(body["space"])).map(([n, s]) => spaceRow(n, asObj(s))));
+    metricRows = h("div", { class: "metric-rows" }, (Array.isArray(metric_definitions) ? metric_definitions : []).map((d) => metricRow(asObj(d))));
+    renumberMetrics();
+    const fidelityOn = h("input", { type: "checkbox", checked: Boolean(fidelity), name: "fidelity.enabled" });
+    f["fidelity.enabled"] = fidelityOn;
+
+    clear(
+      formBox,
+      h("fieldset", null, h("legend", null, "Study"), field("name", "Name", input("name", body["name"], { required: true, id: "f-name" }))),
+      h("fieldset", null, h("legend", null, "Objective"),
+        h("div", { class: "row" },
+          field("objective.metric", "Metric", input("objective.metric", objective["metric"], { id: "f-metric" })),
+          field("objective.direction", "Direction", select("objective.direction", ["minimize", "maximize"], objective["direction"] ?? "minimize")),
+          field("objective.aggregate", "Trial value", select("objective.aggregate", ["last", "best"], objective["aggregate"] ?? "last")))),
+      h("fieldset", { "data-field": "space" }, h("legend", null, "Search space"),
+        h("div", { class: "space-head" }, ...["name", "type", "low", "high", "scale", "step", "choices", "value", "role", ""].map((c) => h("span", null, c))),
+        spaceRows,
+        h("button", { type: "button", id: "add-param", onclick: () => spaceRows.append(spaceRow(`p${spaceRows.children.length + 1}`, { type: "float", low: 0, high: 1 })) }, "+ parameter")),
+      h("fieldset", null, h("legend", null, "Strategy"),
+        h("div", { class: "row" },
+          field("strategy.name", "Strategy", select("strategy.name", STRATEGIES, strategyName ?? "random")),
+          field("strategy.seed", "Seed", input("strategy.seed", seed, { type: "number" })),
+          field("strategy", "Options (JSON)", area("strategy.options", jsonText(strategyOptions), '{"sampler": "tpe"}'))),
+        h("div", { class: "row" },
+          field("early_stopping.rule", "Early stopping", select("early_stopping.rule", ["", "median"], rule ?? "")),
+          field("early_stopping", "Rule options (JSON)", area("early_stopping.options", jsonText(earlyOptions), '{"min_steps": 3}')))),
+      h("fieldset", null, h("legend", null, "Limits"),
+        h("div", { class: "row wrap" }, LIMIT_FIELDS.map(([k, label]) => field(`limits.${k}`, label, input(`limits.${k}`, limits[k], { type: "number", step: "any" }))))),
+      h("fieldset", { "data-field": "fidelity" }, h("legend", null, "Fidelity"),
+        h("label", null, fidelityOn, " trials get a budget (epochs, data fraction) that schedulers raise"),
+        h("div", { class: "row" },
+          field("fidelity.param", "Parameter", input("fidelity.param", fidelity?.["param"] ?? "epochs")),
+          field("fidelity.min", "Min", input("fidelity.min", fidelity?.["min"] ?? 1, { type: "number", step: "any" })),
+          field("fidelity.max", "Max", input("fidelity.max", fidelity?.["max"] ?? 27, { type: "number", step: "any" })),
+          field("fidelity.reduction_factor", "Reduction factor", input("fidelity.reduction_factor", fidelity?.["reduction_factor"] ?? 3, { type: "number", step: "any" })))),
+      h("fieldset", { "data-field": "execution" }, h("legend", null, "Execution"),
+        h("div", { class: "row" },
+          field("execution.command", "Command", input("execution.command", joinCommand(command), { class: "code wide", placeholder: "python train.py" }), "empty: trials are run by your own client"),
+          field("execution.args", "Parameters as", select("execution.args", ["flags", "template"], args ?? "flags")),
+          field("execution.gpus_per_trial", "GPUs per trial", input("execution.gpus_per_trial", gpus_per_trial, { type: "number" }))),
+        field("execution", "More options (JSON: env, working_dir, timeout_s, queue…)", area("execution.more", jsonText(executionMore))),
+        h("h3", null, "Metric definitions"),
+        metricRows,
+        h("button", { type: "button", id: "add-metric", onclick: () => { metricRows.append(metricRow({})); renumberMetrics(); testRegexes(); } }, "+ metric"),
+        h("div", { class: "regex-tester" }, h("h3", null, "Regex tester"), logSample, regexOut)),
+      h("fieldset", null, h("legend", null, "Tags"), field("tags", "Tags (JSON)", area("tags", jsonText(body["tags"]), '{"team": "vision"}'))),
+    );
+    testRegexes();
+  }
+
+  function parseJsonField(path: string): Obj {
+    const raw = f[path]?.value.trim() ?? "";
+    if (!raw) return {};
+    try {
+      return asObj(JSON.parse(raw));
+    } catch {
+      throw new ApiError(422, "not valid JSON", path.replace(/\.(options|more)$/, ""), [{ field: path.replace(/\.(options|more)$/, ""), detail: "not valid JSON" }]);
+    }
+  }
+
+  function readForm(): Body {
+    const v = (path: string) => f[path]?.value ?? "";
+    const n = (path: string) => num(f[path] as HTMLInputElement);
+    const body: Body = {
+      name: v("name"),
+      objective: { metric: v("objective.metric"), direction: v("objective.direction"), aggregate: v("objective.aggregate") },
+      space: readSpace(),
+      strategy: { ...parseJsonField("strategy.options"), name: v("strategy.name"), ...(n("strategy.seed") !== undefined ? { seed: n("strategy.seed") } : {}) },
+    };
+    if (v("early_stopping.rule")) body["early_stopping"] = { ...parseJsonField("early_stopping.options"), rule: v("early_stopping.rule") };
+    const limits: Obj = {};
+    for (const [k] of LIMIT_FIELDS) if (n(`limits.${k}`) !== undefined) limits[k] = n(`limits.${k}`);
+    body["limits"] = limits;
+    if ((f["fidelity.enabled"] as HTMLInputElement).checked) {
+      body["fidelity"] = { param: v("fidelity.param"), min: n("fidelity.min"), max: n("fidelity.max"), reduction_factor: n("fidelity.reduction_factor") };
+    }
+    const command = splitCommand(v("execution.command"));
+    const metrics = readMetrics();
+    if (command.length || metrics.length) {
+      const execution: Obj = { ...parseJsonField("execution.more"), command, args: v("execution.args"), metric_definitions: metrics };
+      if (n("execution.gpus_per_trial") !== undefined) execution["gpus_per_trial"] = n("execution.gpus_per_trial");
+      body["execution"] = execution;
+    }
+    const tags = parseJsonField("tags");
+    if (Object.keys(tags).length) body["tags"] = tags;
+    if (parentId !== null) body["parent_study_id"] = parentId;
+    return body;
+  }
+
+  function readText(): Body {
+    const raw = text.value;
+    const parsed = mode === "yaml" ? parseYaml(raw) : JSON.parse(raw);
+    return asObj(parsed);
+  }
+
+  function load(body: Body): void {
+    if (mode === "form") renderForm(body);
+    else text.value = mode === "yaml" ? toYaml(body) : JSON.stringify(body, null, 2);
+  }
+
+  function switchMode(next: typeof mode): void {
+    if (next === mode) return;
+    let body: Body;
+    try {
+      body = mode === "form" ? readForm() : readText();
+    } catch (err) {
+      showErrors(err instanceof ApiError ? err.errors : [{ field: "body", detail: `cannot parse: ${(err as Error).message}` }], "");
+      return;
+    }
+    showErrors([], "");
+    mode = next;
+    modeButtons.forEach((b) => b.classList.toggle("active", b.dataset.mode === next));
+    formBox.hidden = next !== "form";
+    textBox.hidden = next === "form";
+    load(body);
+  }
+
+  function showErrors(errors: FieldError[], summary: string): void {
+    root.querySelectorAll(".field-error").forEach((e) => e.remove());
+    root.querySelectorAll(".invalid").forEach((e) => e.classList.remove("invalid"));
+    clear(errorBox);
+    const unplaced: FieldError[] = [];
+    for (const error of errors) {
+      const target = mode === "form" ? findField(error.field) : null;
+      if (!target) {
+        unplaced.push(error);
+        continue;
+      }
+      target.classList.add("invalid");
+      target.append(h("div", { class: "field-error", "data-error-for": error.field }, error.detail));
+    }
+    if (summary) errorBox.append(h("p", null, summary));
+    if (unplaced.length) errorBox.append(h("ul", null, unplaced.map((e) => h("li", null, h("code", null, e.field), ": ", e.detail))));
+  }
+
+  function findField(path: string): HTMLElement | null {
+    const parts = path.split(".");
+    while (parts.length) {
+      const el = formBox.querySelector<HTMLElement>(`[data-field="${CSS.escape(parts.join("."))}"]`);
+      if (el) return el.tagName === "INPUT" || el.tagName === "SELECT" ? (el.parentElement ?? el) : el;
+      parts.pop();
+    }
+    return null;
+  }
+
+  const submit = h("button", { type: "submit", id: "create-study", class: "primary" }, "Create study");
+  const form = h(
+    "form",
+    {
+      novalidate: true,
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        let body: Body;
+        try {
+          body = mode === "form" ? readForm() : readText();
+        } catch (err) {
+          showErrors(err instanceof ApiError ? err.errors : [{ field: "body", detail: `cannot parse: ${(err as Error).message}` }], "");
+          return;
+        }
+        submit.disabled = true;
+        try {
+          const study = await api.createStudy(body);
+          navigate(`/studies/${study.id}`);
+        } catch (err) {
+          if (err instanceof ApiError) showErrors(err.errors.length ? err.errors : [{ field: err.field ?? "body", detail: err.detail }], "The study was not created: fix the marked fields.");
+          else showErrors([], String(err));
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("div", { class: "row between" }, h("h1", null, "New study"), h("div", { class: "row" }, templateSel, ...modeButtons)),
+    errorBox,
+    formBox,
+    textBox,
+    h("div", { class: "row" }, submit),
+  );
+  root.append(h("section", { class: "card" }, form));
+
+  const clone = Number(params.get("clone"));
+  const template = TEMPLATES.find((t) => t.id === params.get("template"));
+  if (clone) {
+    renderForm(EMPTY);
+    api.getStudy(clone).then((s) => renderForm(studyToBody(s)), (err) => showErrors([], String(err)));
+  } else {
+    renderForm(structuredClone(template ? template.body : EMPTY));
+  }
+}

@@ -1,0 +1,71 @@
+import { api, type StudyRead } from "../api/client";
+import { subscribe } from "../api/live";
+import { throttle } from "../charts";
+import { clear, fmt, h, link, stateBadge } from "../dom";
+
+const FINISHED = ["completed", "stopped", "failed", "cancelled"];
+
+export function progress(study: StudyRead): string {
+  const counts = study.trial_counts;
+  const finished = FINISHED.reduce((n, s) => n + (counts[s] ?? 0), 0);
+  const running = counts["running"] ?? 0;
+  return `${finished} / ${study.limits.max_trials} finished · ${running} running`;
+}
+
+export function strategyLabel(study: StudyRead): string {
+  const name = String(study.strategy["name"] ?? "random");
+  const rule = study.early_stopping ? ` + ${String(study.early_stopping["rule"])}` : "";
+  return name + rule;
+}
+
+export function studiesPage(root: HTMLElement): () => void {
+  const body = h("tbody");
+  const total = h("span", { class: "muted" });
+  const error = h("p", { class: "error", role: "alert" });
+  root.append(
+    h(
+      "section",
+      { class: "card" },
+      h("div", { class: "row between" }, h("h1", null, "Studies ", total), link("/studies/new", h("button", null, "New study"))),
+      error,
+      h(
+        "table",
+        { class: "table", id: "studies" },
+        h("thead", null, h("tr", null, ...["Name", "State", "Strategy", "Best value", "Progress", "Created"].map((c) => h("th", null, c)))),
+        body,
+      ),
+    ),
+  );
+
+  async function load(): Promise<void> {
+    try {
+      const list = await api.listStudies();
+      error.textContent = "";
+      total.textContent = `(${list.total})`;
+      clear(
+        body,
+        list.items.map((s) =>
+          h(
+            "tr",
+            { "data-study": s.id },
+            h("td", null, link(`/studies/${s.id}`, s.name)),
+            h("td", null, stateBadge(s.state)),
+            h("td", null, strategyLabel(s)),
+            h("td", { class: "num" }, fmt(s.best_value)),
+            h("td", null, progress(s)),
+            h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()),
+          ),
+        ),
+      );
+      if (!list.items.length) body.append(h("tr", null, h("td", { colspan: 6, class: "muted" }, "No studies yet.")));
+    } catch (err) {
+      error.textContent = String((err as Error).message);
+    }
+  }
+  const refresh = throttle(load, 500);
+  void load();
+  const stream = subscribe("/events", (c) => {
+    if (c.kind === "study" || c.kind === "trial" || c.kind === "resync") refresh();
+  }, (reconnected) => reconnected && refresh());
+  return () => stream.close();
+}

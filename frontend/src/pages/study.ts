@@ -1,0 +1,332 @@
+import { ApiError, api, type StudyRead, type StudySummary, type TrialRead } from "../api/client";
+import { subscribe, type LiveChange } from "../api/live";
+import { currentMeta, draw, extend, purge, throttle } from "../charts";
+import { clear, duration, fmt, h, link, stateBadge } from "../dom";
+import { navigate } from "../main";
+import { progress, strategyLabel } from "./studies";
+
+const KINDS = ["history", "curves", "parallel", "slices", "contour", "importance", "rungs", "timeline"] as const;
+type Kind = (typeof KINDS)[number];
+const ORDERINGS: [string, string][] = [
+  ["value", "value ↑"], ["-value", "value ↓"], ["number", "number ↑"], ["-number", "number ↓"],
+  ["-started_at", "newest started"], ["-finished_at", "newest finished"],
+];
+const STATES = ["completed", "running", "stopped", "paused", "queued", "failed", "cancelled"];
+
+export function studyPage(root: HTMLElement, _params: URLSearchParams, id: number): () => void {
+  let study: StudyRead | null = null;
+  const charts = new Map<Kind, HTMLDivElement>();
+  const head = h("div", { class: "study-head" });
+  const figures = h("div", { class: "figures" });
+  const message = h("p", { class: "error", role: "alert" });
+  const contourX = h("select", { "aria-label": "contour x" });
+  const contourY = h("select", { "aria-label": "contour y" });
+
+  for (const kind of KINDS) {
+    const el = h("div", { class: "chart", id: `chart-${kind}`, "data-kind": kind });
+    charts.set(kind, el);
+  }
+  const chartCard = (kind: Kind, ...extra: Node[]) =>
+    h("section", { class: `card chart-card chart-card-${kind}` }, ...extra, charts.get(kind)!);
+
+  // Trials table: sort, filter and pages all on the server.
+  const orderSel = h("select", { "aria-label": "order by", id: "order-by" }, ...ORDERINGS.map(([v, l]) => h("option", { value: v }, l)));
+  const stateBoxes = STATES.map((s) => h("input", { type: "checkbox", value: s, "data-state": s }));
+  const tbody = h("tbody");
+  const pager = h("span", { class: "muted" });
+  const prevBtn = h("button", { type: "button" }, "‹ Prev");
+  const nextBtn = h("button", { type: "button" }, "Next ›");
+  const cursors: (string | null)[] = [null];
+  let page = 0;
+  let nextCursor: string | null = null;
+
+  root.append(
+    h("section", { class: "card" }, head, message),
+    h("div", { class: "figures-grid" }, figures),
+    h(
+      "div",
+      { class: "grid" },
+      chartCard("history"),
+      chartCard("curves"),
+      chartCard("parallel"),
+      chartCard("importance"),
+      chartCard("slices"),
+      chartCard("contour", h("div", { class: "row" }, "x ", contourX, " y ", contourY)),
+      chartCard("rungs"),
+      chartCard("timeline"),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("div", { class: "row between" }, h("h2", null, "Trials"), h("div", { class: "row" }, "Sort ", orderSel)),
+      h("div", { class: "row filters" }, "State: ", ...stateBoxes.map((b) => h("label", null, b, " ", b.value))),
+      h(
+        "table",
+        { class: "table", id: "trials" },
+        h("thead", null, h("tr", null, ...["#", "State", "Value", "Params", "Worker", "Duration", ""].map((c) => h("th", null, c)))),
+        tbody,
+      ),
+      h("div", { class: "row" }, prevBtn, nextBtn, pager),
+    ),
+  );
+
+  const open = (trialId: number) => navigate(`/trials/${trialId}`);
+
+  async function loadStudy(): Promise<void> {
+    try {
+      study = await api.getStudy(id);
+    } catch (err) {
+      message.textContent = err instanceof ApiError ? err.detail : String(err);
+      return;
+    }
+    renderHead(study);
+    const names = Object.keys(study.space).filter((n) => (study!.space[n] as { type?: string }).type !== "fixed");
+    if (!contourX.options.length) {
+      names.forEach((n, i) => {
+        contourX.append(h("option", { value: n, selected: i === 0 }, n));
+        contourY.append(h("option", { value: n, selected: i === 1 }, n));
+      });
+    }
+  }
+
+  function actionButton(label: string, action: () => Promise<unknown>, attrs: Record<string, string> = {}): HTMLButtonElement {
+    return h(
+      "button",
+      {
+        type: "button",
+        ...attrs,
+        onclick: async () => {
+          try {
+            await action();
+            message.textContent = "";
+            await loadStudy();
+          } catch (err) {
+            message.textContent = err instanceof ApiError ? err.detail : String(err);
+          }
+        },
+      },
+      label,
+    );
+  }
+
+  function renderHead(s: StudyRead): void {
+    const paramsInput = h("textarea", { rows: 2, cols: 40, placeholder: '{"lr": 0.001, ...}', "aria-label": "trial params" });
+    const addForm = h(
+      "form",
+      {
+        class: "row add-trial",
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            const params = JSON.parse(paramsInput.value || "{}") as Record<string, unknown>;
+            await api.addTrial(id, { params, queue: true });
+            paramsInput.value = "";
+            message.textContent = "Trial queued.";
+          } catch (err) {
+            message.textContent = err instanceof ApiError ? `${err.field ?? ""} ${err.detail}` : String(err);
+          }
+        },
+      },
+      paramsInput,
+      h("button", { type: "submit" }, "Add trial"),
+    );
+    clear(
+      head,
+      h("div", { class: "row between" },
+        h("h1", { id: "study-name" }, s.name, " ", stateBadge(s.state)),
+        h(
+          "div",
+          { class: "row actions" },
+          s.state === "running" ? actionButton("Pause", () => api.updateStudy(id, { state: "paused" }), { id: "pause" }) : null,
+          s.state === "paused" ? actionButton("Resume", () => api.updateStudy(id, { state: "running" }), { id: "resume" }) : null,
+          s.state === "running" || s.state === "paused"
+            ? actionButton("Stop", () => api.updateStudy(id, { state: "stopped" }), { id: "stop-study" })
+            : null,
+          h("button", { type: "button", onclick: () => navigate(`/studies/new?clone=${id}`) }, "Clone"),
+          h("a", { href: api.csvUrl(id), download: `study-${id}-trials.csv`, class: "button" }, "Export CSV"),
+        ),
+      ),
+      h("p", { class: "muted" },
+        `${strategyLabel(s)} · ${s.objective.direction} ${s.objective.metric} · ${progress(s)}`,
+        s.state_reason ? ` · ${s.state_reason}` : ""),
+      h("details", null, h("summary", null, "Add a trial with your own parameters"), addForm),
+    );
+  }
+
+  function renderSummary(sum: StudySummary): void {
+    const card = (label: string, value: string, id2: string) =>
+      h("div", { class: "figure", id: id2 }, h("div", { class: "figure-value" }, value), h("div", { class: "figure-label" }, label));
+    const counts = Object.entries(sum.trial_counts).map(([k, v]) => `${v} ${k}`).join(" · ") || "none";
+    clear(
+      figures,
+      card("best value", fmt(sum.best_value), "fig-best"),
+      card("trials", String(sum.n_trials), "fig-trials"),
+      card("by state", counts, "fig-states"),
+      card("compute used", duration(sum.compute_used_s), "fig-used"),
+      card("saved by early stopping", `${duration(sum.compute_saved_s)} (${fmt(sum.steps_saved, 3)} steps)`, "fig-saved"),
+    );
+  }
+
+  async function loadSummary(): Promise<void> {
+    try {
+      renderSummary(await api.summary(id));
+    } catch {
+      /* the next change retries */
+    }
+  }
+
+  // Learning curves: running trials are traces of their own that new points extend.
+  const live = new Map<number, { trace: number; cursor: number; busy: boolean; again: boolean }>();
+  let metric = "";
+
+  async function drawKind(kind: Kind): Promise<void> {
+    const el = charts.get(kind)!;
+    const opts: Record<string, string> = kind === "contour" ? { x: contourX.value, y: contourY.value } : {};
+    try {
+      const figure = await api.studyPlot(id, kind, opts);
+      await draw(el, figure, open);
+      if (kind === "curves") {
+        const meta = currentMeta(el);
+        metric = String(meta["metric"] ?? "");
+        live.clear();
+        const entries = (meta["live"] ?? {}) as Record<string, [number, number]>;
+        for (const [trialId, [trace, cursor]] of Object.entries(entries)) {
+          live.set(Number(trialId), { trace, cursor, busy: false, again: false });
+        }
+      }
+    } catch (err) {
+      clear(el, h("p", { class: "error" }, err instanceof ApiError ? err.detail : String(err)));
+    }
+  }
+
+  async function appendPoints(trialId: number): Promise<void> {
+    const entry = live.get(trialId);
+    if (!entry) {
+      refreshCurves();
+      return;
+    }
+    if (entry.busy) {
+      entry.again = true;
+      return;
+    }
+    entry.busy = true;
+    try {
+      do {
+        entry.again = false;
+        const page = await api.metrics(trialId, entry.cursor, metric);
+        entry.cursor = page.cursor;
+        const xs = page.items.map((p) => p.step);
+        const ys = page.items.map((p) => (typeof p.value === "number" ? p.value : NaN));
+        await extend(charts.get("curves")!, entry.trace, xs, ys);
+      } while (entry.again);
+    } finally {
+      entry.busy = false;
+    }
+  }
+
+  async function loadTrials(): Promise<void> {
+    const states = stateBoxes.filter((b) => b.checked).map((b) => b.value);
+    try {
+      const list = await api.listTrials(id, { order_by: orderSel.value, state: states, cursor: cursors[page], limit: 20 });
+      nextCursor = list.next_cursor;
+      clear(tbody, list.items.map(trialRow));
+      if (!list.items.length) tbody.append(h("tr", null, h("td", { colspan: 7, class: "muted" }, "No trials.")));
+      pager.textContent = `page ${page + 1}`;
+      prevBtn.disabled = page === 0;
+      nextBtn.disabled = !nextCursor;
+    } catch (err) {
+      clear(tbody, h("tr", null, h("td", { colspan: 7, class: "error" }, String((err as Error).message))));
+    }
+  }
+
+  function trialRow(t: TrialRead): HTMLTableRowElement {
+    const params = Object.entries(t.params).map(([k, v]) => `${k}=${typeof v === "number" ? fmt(v) : String(v)}`).join(", ");
+    return h(
+      "tr",
+      { "data-trial": t.id },
+      h("td", null, link(`/trials/${t.id}`, `#${t.number}`)),
+      h("td", null, stateBadge(t.state)),
+      h("td", { class: "num" }, fmt(t.value as number | null)),
+      h("td", { class: "params" }, params),
+      h("td", null, t.worker ?? "—"),
+      h("td", null, duration(t.duration_s)),
+      h("td", null, t.state === "running" || t.state === "queued"
+        ? h("button", { type: "button", class: "small", onclick: async () => { await api.cancelTrial(t.id); refreshTable(); } }, "Stop")
+        : null),
+    );
+  }
+
+  orderSel.addEventListener("change", () => { page = 0; cursors.length = 1; void loadTrials(); });
+  stateBoxes.forEach((b) => b.addEventListener("change", () => { page = 0; cursors.length = 1; void loadTrials(); }));
+  prevBtn.addEventListener("click", () => { if (page > 0) { page--; void loadTrials(); } });
+  nextBtn.addEventListener("click", () => {
+    if (!nextCursor) return;
+    cursors[page + 1] = nextCursor;
+    page++;
+    void loadTrials();
+  });
+  contourX.addEventListener("change", () => void drawKind("contour"));
+  contourY.addEventListener("change", () => void drawKind("contour"));
+
+  const refreshHead = throttle(async () => { await loadStudy(); await loadSummary(); }, 1000);
+  const refreshTable = throttle(loadTrials, 1500);
+  const refreshCurves = throttle(() => drawKind("curves"), 2000);
+  const refreshCharts = throttle(async () => {
+    await Promise.all(KINDS.filter((k) => k !== "curves").map(drawKind));
+  }, 3000);
+
+  function onChange(change: LiveChange): void {
+    const data = change.data;
+    switch (change.kind) {
+      case "metrics":
+        void appendPoints(Number(data["trial_id"]));
+        break;
+      case "trial":
+        refreshHead();
+        refreshTable();
+        refreshCurves();
+        refreshCharts();
+        break;
+      case "study":
+        refreshHead();
+        break;
+      case "resync":
+        refreshHead();
+        refreshTable();
+        refreshCurves();
+        refreshCharts();
+        break;
+    }
+  }
+
+  let stream: { close(): void } | null = null;
+  void (async () => {
+    await loadStudy();
+    if (!study) return;
+    void loadSummary();
+    void loadTrials();
+    // Two at a time, in the order a user looks at them: on a big study each figure
+    // costs the server real work, and all at once would delay the first one.
+    const queue = [...KINDS];
+    const worker = async () => {
+      for (let kind = queue.shift(); kind; kind = queue.shift()) await drawKind(kind);
+    };
+    await Promise.all([worker(), worker()]);
+    document.body.dataset.allCharts = String(Date.now());
+    stream = subscribe(`/studies/${id}/events`, onChange, (reconnected) => {
+      if (reconnected) {
+        onChange({ kind: "resync", data: { study_id: id } });
+        return;
+      }
+      // Catch up with what changed while the charts loaded, from the cursors.
+      refreshHead();
+      refreshTable();
+      for (const trialId of live.keys()) void appendPoints(trialId);
+    });
+  })();
+
+  return () => {
+    stream?.close();
+    charts.forEach((el) => purge(el));
+  };
+}

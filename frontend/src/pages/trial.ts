@@ -1,0 +1,217 @@
+import { ApiError, api, type EventRead, type TrialRead } from "../api/client";
+import { subscribe, type LiveChange } from "../api/live";
+import { currentMeta, draw, extend, purge, throttle } from "../charts";
+import { clear, duration, fmt, h, link, stateBadge } from "../dom";
+import { navigate } from "../main";
+
+const LOG_KEEP = 200_000; // characters of the log tail kept on the page
+
+export function trialPage(root: HTMLElement, _params: URLSearchParams, id: number): () => void {
+  let trial: TrialRead | null = null;
+  let studyName = "";
+  const head = h("div");
+  const message = h("p", { class: "error", role: "alert" });
+  const paramsBody = h("tbody");
+  const infoBody = h("tbody");
+  const chart = h("div", { class: "chart", id: "trial-curves" });
+  const eventsBody = h("tbody");
+  const log = h("pre", { class: "log", id: "log" });
+  const follow = h("input", { type: "checkbox", checked: true, "aria-label": "follow log" });
+
+  root.append(
+    h("section", { class: "card" }, head, message),
+    h(
+      "div",
+      { class: "grid" },
+      h("section", { class: "card" }, h("h2", null, "Parameters"), h("table", { class: "table", id: "params" }, paramsBody)),
+      h("section", { class: "card" }, h("h2", null, "Details"), h("table", { class: "table" }, infoBody)),
+    ),
+    h("section", { class: "card" }, chart),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", null, "Decisions and state changes"),
+      h(
+        "table",
+        { class: "table", id: "events" },
+        h("thead", null, h("tr", null, ...["When", "Kind", "Change", "By", "Reason"].map((c) => h("th", null, c)))),
+        eventsBody,
+      ),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("div", { class: "row between" }, h("h2", null, "Log"), h("label", null, follow, " follow")),
+      log,
+    ),
+  );
+
+  function renderTrial(t: TrialRead): void {
+    const running = t.state === "running" || t.state === "queued" || t.state === "paused";
+    clear(
+      head,
+      h("div", { class: "row between" },
+        h("h1", null, `Trial #${t.number} `, stateBadge(t.state)),
+        h(
+          "div",
+          { class: "row actions" },
+          link(`/studies/${t.study_id}`, "← ", studyName || `study ${t.study_id}`),
+          running ? h("button", { type: "button", id: "stop-trial", onclick: () => act(() => api.cancelTrial(id)) }, "Stop") : null,
+          h("button", {
+            type: "button",
+            id: "retry-trial",
+            onclick: () => act(async () => {
+              const retried = await api.retryTrial(id);
+              navigate(`/trials/${retried.id}`);
+            }),
+          }, "Retry"),
+        ),
+      ),
+    );
+    clear(paramsBody, Object.entries(t.params).map(([k, v]) => h("tr", null, h("th", null, k), h("td", { class: "num" }, typeof v === "number" ? fmt(v, 6) : JSON.stringify(v)))));
+    const rows: [string, string][] = [
+      ["value", fmt(t.value as number | null, 6)],
+      ["state", t.state],
+      ["worker", t.worker ?? "—"],
+      ["budget", fmt(t.budget as number | null)],
+      ["rung", String(t.rung)],
+      ["last step", fmt(t.last_step as number | null)],
+      ["duration", duration(t.duration_s)],
+      ["retries / resumes", `${t.retries} / ${t.resumes}`],
+      ["source", t.source],
+      ["error", t.error ?? "—"],
+    ];
+    clear(infoBody, rows.map(([k, v]) => h("tr", null, h("th", null, k), h("td", null, v))));
+  }
+
+  async function act(action: () => Promise<unknown>): Promise<void> {
+    try {
+      await action();
+      message.textContent = "";
+      await loadTrial();
+    } catch (err) {
+      message.textContent = err instanceof ApiError ? err.detail : String(err);
+    }
+  }
+
+  async function loadTrial(): Promise<void> {
+    try {
+      trial = await api.getTrial(id);
+      renderTrial(trial);
+    } catch (err) {
+      message.textContent = err instanceof ApiError ? err.detail : String(err);
+    }
+  }
+
+  // Metrics: the figure once, then only points newer than its cursor.
+  let cursor = 0;
+  let traces: Record<string, number> = {};
+  async function drawCurves(): Promise<void> {
+    const figure = await api.trialPlot(id);
+    await draw(chart, figure);
+    const meta = currentMeta(chart);
+    cursor = Number(meta["cursor"] ?? 0);
+    traces = (meta["traces"] ?? {}) as Record<string, number>;
+  }
+  const appendPoints = throttle(async () => {
+    const page = await api.metrics(id, cursor);
+    cursor = page.cursor;
+    const byName = new Map<string, { xs: number[]; ys: number[] }>();
+    for (const p of page.items) {
+      const entry = byName.get(p.name) ?? { xs: [], ys: [] };
+      entry.xs.push(p.step);
+      entry.ys.push(typeof p.value === "number" ? p.value : NaN);
+      byName.set(p.name, entry);
+    }
+    if ([...byName.keys()].some((n) => !(n in traces))) {
+      await drawCurves(); // a new metric: a new panel
+      return;
+    }
+    for (const [name, { xs, ys }] of byName) await extend(chart, traces[name]!, xs, ys);
+  }, 150);
+
+  // Events: appended with since=.
+  let eventCursor = 0;
+  const loadEvents = throttle(async () => {
+    const list = await api.trialEvents(id, eventCursor);
+    eventCursor = list.cursor;
+    eventsBody.append(...list.items.map(eventRow));
+  }, 500);
+
+  function eventRow(e: EventRead): HTMLTableRowElement {
+    const change = e.from_state || e.to_state ? `${e.from_state ?? "—"} → ${e.to_state ?? "—"}` : "";
+    const data = Object.keys(e.data).length ? ` ${JSON.stringify(e.data)}` : "";
+    return h(
+      "tr",
+      null,
+      h("td", { class: "muted" }, new Date(e.at).toLocaleTimeString()),
+      h("td", null, e.kind),
+      h("td", null, change),
+      h("td", null, e.actor),
+      h("td", null, e.reason, h("span", { class: "muted" }, data)),
+    );
+  }
+
+  // Log tail: from the last offset on each change.
+  let logOffset = 0;
+  const loadLog = throttle(async () => {
+    for (;;) {
+      const chunk = await api.trialLogs(id, logOffset);
+      if (chunk.next_offset === logOffset) break;
+      logOffset = chunk.next_offset;
+      log.textContent = ((log.textContent ?? "") + chunk.text).slice(-LOG_KEEP);
+      if (!chunk.text) break;
+    }
+    if (follow.checked) log.scrollTop = log.scrollHeight;
+  }, 250);
+
+  function onChange(change: LiveChange): void {
+    const trialId = Number(change.data["trial_id"] ?? change.data["id"]);
+    if (change.kind === "resync") {
+      void loadTrial();
+      appendPoints();
+      loadEvents();
+      loadLog();
+      return;
+    }
+    if (trialId !== id) return;
+    if (change.kind === "metrics") {
+      appendPoints();
+      loadEvents();
+    } else if (change.kind === "log") {
+      loadLog();
+    } else if (change.kind === "trial" || change.kind === "event") {
+      void loadTrial();
+      loadEvents();
+    }
+  }
+
+  let stream: { close(): void } | null = null;
+  void (async () => {
+    await loadTrial();
+    const loaded = trial as TrialRead | null;
+    if (!loaded) return;
+    try {
+      studyName = (await api.getStudy(loaded.study_id)).name;
+      renderTrial(trial ?? loaded);
+    } catch {
+      /* the link keeps the study's number */
+    }
+    loadEvents();
+    loadLog();
+    try {
+      await drawCurves();
+    } catch (err) {
+      clear(chart, h("p", { class: "error" }, String((err as Error).message)));
+    }
+    // On every (re)connection, catch up with what changed before the stream was live:
+    // everything here continues from a cursor, so this costs little.
+    stream = subscribe(`/studies/${loaded.study_id}/events`, onChange, () => {
+      onChange({ kind: "resync", data: { study_id: loaded.study_id } });
+    });
+  })();
+  return () => {
+    stream?.close();
+    purge(chart);
+  };
+}

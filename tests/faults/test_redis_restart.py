@@ -1,0 +1,95 @@
+"""Redis restarts while a Celery worker runs a study's trials (real server, worker, Redis)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.faults.harness import ServerProcess, wait_for
+from tests.fixtures.services import redis_available
+from tests.worker.conftest import LOSS_REGEX, TINY, celery_worker, unique_queue
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.faults,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.celery,
+]
+
+BROKER = "redis://127.0.0.1:6379/9"
+EPOCHS = 10
+
+
+def _restart_redis() -> None:
+    """Down and up again in about a second; other test runs share this server, so it is
+    never left down."""
+    try:
+        subprocess.run(["redis-cli", "-p", "6379", "shutdown"], timeout=30, capture_output=True)
+        wait_for(lambda: not redis_available(), 10, "Redis to stop")
+    finally:
+        if not redis_available():
+            subprocess.run(["redis-server", "/etc/redis/redis.conf"], check=True, timeout=30)
+        wait_for(redis_available, 30, "Redis to come back")
+
+
+@pytest.mark.skipif(not Path("/etc/redis/redis.conf").exists(), reason="needs the local Redis")
+def test_redis_restart_mid_study(fault_db_url: str, tmp_path: Path) -> None:
+    if not redis_available():
+        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+    redis.Redis.from_url(BROKER).flushdb()
+    server = ServerProcess(fault_db_url, tmp_path, env={"TUNELAB_BROKER_URL": BROKER})
+    server.start()
+    queue = unique_queue()
+    body = {
+        "name": "redis restart",
+        "objective": {"metric": "loss", "direction": "minimize"},
+        "space": {"x": {"type": "float", "low": 0.1, "high": 10.0}},
+        "strategy": {"name": "random", "seed": 3},
+        "limits": {"max_trials": 12, "max_parallel_trials": 4, "heartbeat_timeout_s": 15},
+        "execution": {
+            "command": [sys.executable, TINY, "--sleep", "0.2", "--epochs", str(EPOCHS)],
+            "metric_definitions": [{"name": "loss", "regex": LOSS_REGEX}],
+            "queue": queue,
+        },
+    }
+    try:
+        with (
+            httpx.Client(base_url=f"{server.url}/api/v1", timeout=30) as api,
+            celery_worker(BROKER, queue, tmp_path, slots=4),
+        ):
+            study_id = api.post("/studies", json=body).json()["id"]
+
+            def completed() -> int:
+                trials = api.get(f"/studies/{study_id}/trials", params={"limit": 1000}).json()
+                return sum(1 for t in trials["items"] if t["state"] == "completed")
+
+            wait_for(lambda: completed() >= 3, 180, "trials before the restart")
+            _restart_redis()
+            wait_for(
+                lambda: api.get(f"/studies/{study_id}").json()["state"] == "completed",
+                300,
+                "the study to finish after the restart",
+            )
+            time.sleep(1)
+            study = api.get(f"/studies/{study_id}").json()
+            trials = api.get(f"/studies/{study_id}/trials", params={"limit": 1000}).json()["items"]
+            assert [t["number"] for t in trials] == list(range(len(trials)))
+            assert study["trial_counts"]["running"] == 0 and study["trial_counts"]["queued"] == 0
+            done = [t for t in trials if t["state"] == "completed"]
+            assert len(done) == 12, [(t["number"], t["state"], t["error"]) for t in trials]
+            for trial in done:
+                points = api.get(f"/trials/{trial['id']}/metrics", params={"name": "loss"}).json()[
+                    "items"
+                ]
+                # Every line the script printed is a stored point, each step once.
+                assert sorted(p["step"] for p in points) == [float(e) for e in range(1, EPOCHS + 1)]
+    finally:
+        server.stop()
+        redis.Redis.from_url(BROKER).flushdb()

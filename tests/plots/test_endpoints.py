@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from app.cli import main as cli
+from app.plots.service import KINDS
+from tests.fixtures.studies import study_body
+
+
+def column(value: Any) -> np.ndarray:
+    """A data column as plotly writes it: a list, or a base64 typed array."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
+def _study_with_trials(client: TestClient, n: int = 6, points: int = 20) -> tuple[int, list[int]]:
+    study = client.post(
+        "/api/v1/studies", json=study_body(limits={"max_trials": 50, "max_parallel_trials": 50})
+    )
+    study_id = study.json()["id"]
+    ids = []
+    for i in range(n):
+        trial = client.post(f"/api/v1/studies/{study_id}/trials").json()
+        ids.append(trial["id"])
+        batch = [{"name": "loss", "step": s, "value": (i + 1) / (s + 1)} for s in range(points)]
+        assert client.post(f"/api/v1/trials/{trial['id']}/metrics", json=batch).status_code == 200
+        if i < n - 1:
+            client.post(f"/api/v1/trials/{trial['id']}/complete", json={})
+    return study_id, ids
+
+
+def test_every_kind_is_served_as_figure_json(client: TestClient) -> None:
+    study_id, ids = _study_with_trials(client)
+    for kind in KINDS:
+        response = client.get(f"/api/v1/studies/{study_id}/plots/{kind}")
+        assert response.status_code == 200, (kind, response.text)
+        figure = response.json()
+        assert "data" in figure and "layout" in figure
+    curves = client.get(f"/api/v1/studies/{study_id}/plots/curves").json()
+    assert list(curves["layout"]["meta"]["live"]) == [str(ids[-1])]
+    contour = client.get(
+        f"/api/v1/studies/{study_id}/plots/contour", params={"x": "lr", "y": "batch_size"}
+    )
+    assert "lr vs batch_size" in contour.json()["layout"]["title"]["text"]
+    bad = client.get(f"/api/v1/studies/{study_id}/plots/pie")
+    assert bad.status_code == 422 and bad.json()["field"] == "kind"
+    assert client.get("/api/v1/studies/999/plots/history").status_code == 404
+
+
+def test_long_curves_are_decimated_but_keep_their_last_point(client: TestClient) -> None:
+    study_id, ids = _study_with_trials(client, n=1, points=5000)
+    figure = client.get(f"/api/v1/trials/{ids[0]}/plots/curves").json()
+    xs = column(figure["data"][0]["x"])
+    assert 1000 <= len(xs) <= 2001 and xs[0] == 0 and xs[-1] == 4999
+    assert figure["layout"]["meta"]["cursor"] > 0
+    # The cursor continues with since=: nothing newer yet.
+    page = client.get(
+        f"/api/v1/trials/{ids[0]}/metrics", params={"since": figure["layout"]["meta"]["cursor"]}
+    )
+    assert page.json()["items"] == []
+
+
+def test_summary_counts_trials_and_compute(client: TestClient) -> None:
+    study_id, _ = _study_with_trials(client)
+    summary = client.get(f"/api/v1/studies/{study_id}/summary").json()
+    assert summary["trial_counts"] == {"completed": 5, "running": 1}
+    assert summary["best_value"] is not None and summary["compute_used_s"] >= 0
+
+
+def test_report_is_one_self_contained_html_file(client: TestClient, settings, tmp_path) -> None:
+    body = study_body(name="<script>alert(1)</script>")
+    study_id = client.post("/api/v1/studies", json=body).json()["id"]
+    trial = client.post(f"/api/v1/studies/{study_id}/trials").json()
+    client.post(
+        f"/api/v1/trials/{trial['id']}/metrics", json=[{"name": "loss", "step": 0, "value": 0.5}]
+    )
+    client.post(f"/api/v1/trials/{trial['id']}/complete", json={})
+    out = tmp_path / "report.html"
+    assert (
+        cli(
+            [
+                "report",
+                str(study_id),
+                "-o",
+                str(out),
+                "--database-url",
+                settings.resolved_database_url,
+            ]
+        )
+        == 0
+    )
+    text = out.read_text()
+    assert (
+        "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    )
+    assert "cdn" not in text.lower().split("plotly.newplot")[-1]
+    for kind in KINDS:
+        start = text.index(f'id="fig-{kind}">') + len(f'id="fig-{kind}">')
+        json.loads(text[start : text.index("</script>", start)])

@@ -1,0 +1,112 @@
+"""The runner against a scripted stand-in for the API: batching, decisions, a lost API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.worker.conftest import LOSS_REGEX, TINY, pid_alive
+from worker.runner import RunnerConfig, Slot, TrialRunner
+
+
+class FakeApi:
+    def __init__(self, decision: str = "continue", dead: bool = False) -> None:
+        self.decision = decision
+        self.dead = dead
+        self.batches: list[list[tuple[str, float, float]]] = []
+        self.completed: list[dict] = []
+        self.log = ""
+
+    def _alive(self) -> None:
+        if self.dead:
+            raise httpx.ConnectError("the API is gone")
+
+    def report(self, trial_id, points):
+        self._alive()
+        self.batches.append(list(points))
+        return {"decision": self.decision, "reason": "told so"}
+
+    def heartbeat(self, trial_id):
+        self._alive()
+        return {"decision": "continue"}
+
+    def append_log(self, trial_id, offset, text):
+        self._alive()
+        assert offset == len(self.log.encode())
+        self.log += text
+
+    def complete(self, trial_id, *, failed=False, error=None):
+        self.completed.append({"failed": failed, "error": error})
+        return {"state": "failed" if failed else "completed"}
+
+    def get_trial(self, trial_id):
+        return {"state": {"pause": "paused", "stop": "stopped"}.get(self.decision, "running")}
+
+
+def _runner(api: FakeApi, tmp_path: Path, *args: str, **config) -> TrialRunner:
+    study = {
+        "id": 1,
+        "objective": {"metric": "loss"},
+        "fidelity": {"param": "epochs"},
+        "execution": {
+            "command": [sys.executable, TINY, "--sleep", "0", *args],
+            "metric_definitions": [{"name": "loss", "regex": LOSS_REGEX}],
+            "stop_grace_s": 1,
+        },
+    }
+    trial = {"id": 5, "number": 0, "params": {"x": 2.0}, "budget": 250.0}
+    cfg = RunnerConfig(api_url="http://unused", checkpoint_root=tmp_path, **config)
+    return TrialRunner(api, study, trial, Slot("t:0"), cfg)  # type: ignore[arg-type]
+
+
+def test_points_go_in_batches_of_at_most_100(tmp_path):
+    api = FakeApi()
+    outcome = _runner(api, tmp_path).run()
+    assert outcome.state == "completed" and outcome.points == 250
+    assert max(len(b) for b in api.batches) <= 100
+    steps = [step for batch in api.batches for _, step, _ in batch]
+    assert steps == [float(i) for i in range(1, 251)]  # the budget became --epochs 250
+    assert api.log.count("\n") == 252  # pid line, stderr line, 250 epochs
+
+
+def test_a_pause_decision_sends_sigterm_and_reports_nothing_more(tmp_path):
+    api = FakeApi(decision="pause")
+    outcome = _runner(api, tmp_path, "--sleep", "0.05").run()
+    assert outcome.state == "paused" and outcome.returncode == -15
+    assert api.completed == []
+    assert "[tunelab] sent SIGTERM: told so" in api.log
+
+
+def test_a_lost_api_leaves_no_orphan_process(tmp_path):
+    api = FakeApi()
+    runner = _runner(api, tmp_path, "--sleep", "0.05", heartbeat_s=0.2, log_flush_s=60)
+    started: list[int] = []
+    popen = runner._popen
+
+    def spy():
+        process = popen()
+        started.append(process.pid)
+        api.dead = True
+        return process
+
+    runner._popen = spy  # type: ignore[method-assign]
+    with pytest.raises(httpx.ConnectError):
+        runner.run()
+    assert started and not pid_alive(started[0])
+
+
+def test_console_bytes_that_are_not_utf8_keep_the_log_whole(tmp_path):
+    api = FakeApi()
+    code = (
+        "import sys; out = sys.stdout.buffer; "
+        "out.write('h\\u00e9llo \\u20ac\\n'.encode()); out.write(b'\\xff\\xfe bad\\n'); "
+        "out.write(b'epoch 1 loss=0.5\\n'); out.flush()"
+    )
+    runner = _runner(api, tmp_path)
+    runner.spec["command"] = [sys.executable, "-c", code]
+    outcome = runner.run()
+    assert outcome.state == "completed"
+    assert api.log == "h\u00e9llo \u20ac\n\ufffd\ufffd bad\nepoch 1 loss=0.5\n"

@@ -1,0 +1,641 @@
+"""A Python client for the Tunelab API.
+
+    from tunelab.client import Client
+
+    client = Client()  # TUNELAB_URL, TUNELAB_TOKEN, or http://127.0.0.1:8000
+    study = client.create_study({"name": "digits", "objective": {...}, "space": {...}})
+    trial = study.ask()
+    trial.report(1, loss=0.5)
+    trial.complete()
+    study.dataframe()  # one row per trial, pandas
+
+Imports only the standard library and httpx; pandas is imported when a dataframe is
+asked for, so scripts that only run trials need nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINISHED_STUDY_STATES = frozenset({"completed", "stopped"})
+FINISHED_TRIAL_STATES = frozenset({"completed", "stopped", "failed", "cancelled"})
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+class TunelabError(Exception):
+    """An error answer of the API: HTTP status, the message and the field it is about."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        field: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{status_code}: {detail}" + (f" (field: {field})" if field else ""))
+        self.status_code = status_code
+        self.detail = detail
+        self.field = field
+        # Seconds the server asked to wait before trying again (409 while trials run).
+        self.retry_after = retry_after
+
+
+def _number(value: Any) -> Any:
+    """NaN and infinities travel as strings; give them back as floats."""
+    if isinstance(value, str) and value in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[value]
+    return value
+
+
+def _world(world: Mapping[str, int] | tuple[int, int] | None) -> dict[str, int] | None:
+    if world is None:
+        return None
+    if isinstance(world, tuple):
+        return {"nodes": int(world[0]), "gpus_per_node": int(world[1])}
+    return {"nodes": int(world["nodes"]), "gpus_per_node": int(world["gpus_per_node"])}
+
+
+def _scale_body(
+    to: Mapping[str, int] | tuple[int, int],
+    source: Mapping[str, int] | tuple[int, int] | None,
+    rule: str,
+    per_device_batch: int | None,
+    warmup: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"to": _world(to), "rule": rule}
+    if source is not None:
+        body["from"] = _world(source)
+    if per_device_batch is not None:
+        body["per_device_batch"] = per_device_batch
+    if warmup is not None:
+        body["warmup"] = warmup
+    return body
+
+
+class Client:
+    """A connection to one Tunelab server."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = (url or os.environ.get("TUNELAB_URL") or DEFAULT_URL).rstrip("/")
+        self.retries_503 = 5
+        token = token if token is not None else os.environ.get("TUNELAB_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call; the decoded JSON answer, or TunelabError for a 4xx/5xx."""
+        response = self._http.request(method, path, **kwargs)
+        for _ in range(self.retries_503):
+            # The server says the database was busy or restarting and every request is
+            # safe to send again (its transaction was rolled back).
+            retry_after = response.headers.get("retry-after", "")
+            if response.status_code != 503 or not retry_after.isdigit():
+                break
+            time.sleep(float(retry_after))
+            response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                detail, field = str(body.get("detail", response.text)), body.get("field")
+            except ValueError:
+                detail, field = response.text or response.reason_phrase, None
+            retry_after = response.headers.get("retry-after")
+            raise TunelabError(
+                response.status_code,
+                detail,
+                field,
+                float(retry_after) if retry_after and retry_after.isdigit() else None,
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    # Studies ----------------------------------------------------------------------------
+
+    def create_study(
+        self,
+        body: Mapping[str, Any] | None = None,
+        warm_start: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Study:
+        """Creates a study from a body (as in the API) and/or keyword fields.
+
+        `warm_start={"parents": [ids], "mode": "same_data" | "transfer"}` then reuses the
+        parents' results (see `Study.warm_start`)."""
+        payload = {**(body or {}), **fields}
+        study = Study(self, self.request("POST", "/studies", json=payload))
+        if warm_start is not None:
+            study.warm_start(**warm_start)
+        return study
+
+    def study(self, study_id: int) -> Study:
+        return Study(self, self.request("GET", f"/studies/{study_id}"))
+
+    def studies(self, state: str | None = None, page_size: int = 100) -> list[Study]:
+        """Every study, newest first."""
+        found: list[Study] = []
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"offset": offset, "limit": page_size}
+            if state:
+                params["state"] = state
+            page = self.request("GET", "/studies", params=params)
+            found.extend(Study(self, item) for item in page["items"])
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return found
+
+    def trial(self, trial_id: int) -> Trial:
+        return Trial(self, self.request("GET", f"/trials/{trial_id}"))
+
+    def scale(
+        self,
+        params: Mapping[str, Any],
+        to: Mapping[str, int] | tuple[int, int],
+        source: Mapping[str, int] | tuple[int, int],
+        rule: str = "linear",
+        roles: Mapping[str, str] | None = None,
+        per_device_batch: int | None = None,
+        warmup: str | None = None,
+    ) -> dict[str, Any]:
+        """Any config moved to another world size, with its arithmetic (`steps`)."""
+        body = _scale_body(to, source, rule, per_device_batch, warmup)
+        body.update(params=dict(params), roles=dict(roles or {}))
+        result: dict[str, Any] = self.request("POST", "/scale", json=body)
+        return result
+
+    def logs(self, trial_id: int, offset: int = 0) -> dict[str, Any]:
+        """A trial's console output from byte `offset`: text, next_offset, complete."""
+        result: dict[str, Any] = self.request(
+            "GET", f"/trials/{trial_id}/logs", params={"offset": offset}
+        )
+        return result
+
+    def follow_logs(self, trial_id: int, poll_s: float = 1.0) -> Iterator[str]:
+        """Yields new console output until the trial has finished and all of it was read."""
+        offset = 0
+        while True:
+            chunk = self.logs(trial_id, offset)
+            if chunk["text"]:
+                yield chunk["text"]
+            offset = chunk["next_offset"]
+            if chunk["complete"] and not chunk["text"]:
+                return
+            if not chunk["text"]:
+                time.sleep(poll_s)
+
+
+class Trial:
+    """One trial: report metrics, tell the result, read its curves and logs."""
+
+    def __init__(self, client: Client, data: Mapping[str, Any]) -> None:
+        self.client = client
+        self.data = dict(data)
+        self.last_decision = "continue"
+        self.last_reason = ""
+
+    def __repr__(self) -> str:
+        return f"Trial(id={self.id}, number={self.number}, state={self.state!r})"
+
+    @property
+    def id(self) -> int:
+        return int(self.data["id"])
+
+    @property
+    def study_id(self) -> int:
+        return int(self.data["study_id"])
+
+    @property
+    def number(self) -> int:
+        return int(self.data["number"])
+
+    @property
+    def state(self) -> str:
+        return str(self.data["state"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.data["params"])
+
+    @property
+    def budget(self) -> float | None:
+        budget = self.data.get("budget")
+        return None if budget is None else float(budget)
+
+    @property
+    def value(self) -> float | None:
+        return _number(self.data.get("value"))
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the server's last answer asked this trial to stop or pause."""
+        return self.last_decision in ("stop", "pause")
+
+    def refresh(self) -> Trial:
+        self.data = self.client.request("GET", f"/trials/{self.id}")
+        return self
+
+    def report(
+        self, step: float, values: Mapping[str, float] | None = None, **metrics: float
+    ) -> str:
+        """Reports metric values at one step, as keywords or a mapping (for names such as
+        "val/loss"); returns the decision: continue, stop or pause."""
+        named = {**(values or {}), **metrics}
+        points = [
+            {"name": name, "step": step, "value": _wire(value)} for name, value in named.items()
+        ]
+        return self.report_points(points)
+
+    def report_points(self, points: Iterable[Mapping[str, Any]]) -> str:
+        answer = self.client.request("POST", f"/trials/{self.id}/metrics", json=list(points))
+        self.last_decision, self.last_reason = answer["decision"], answer.get("reason", "")
+        return self.last_decision
+
+    def complete(self, value: float | None = None) -> Trial:
+        """Tells the result; without a value the server aggregates the objective's points."""
+        body = {} if value is None else {"value": _wire(value)}
+        self.data = self.client.request("POST", f"/trials/{self.id}/complete", json=body)
+        return self
+
+    tell = complete
+
+    def fail(self, error: str = "") -> Trial:
+        self.data = self.client.request(
+            "POST", f"/trials/{self.id}/complete", json={"state": "failed", "error": error}
+        )
+        return self
+
+    def heartbeat(self) -> str:
+        answer = self.client.request("POST", f"/trials/{self.id}/heartbeat")
+        self.last_decision, self.last_reason = answer["decision"], answer.get("reason", "")
+        return self.last_decision
+
+    def metrics(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every metric point of the trial, oldest first (follows the `since` cursor)."""
+        points: list[dict[str, Any]] = []
+        since = 0
+        while True:
+            params: dict[str, Any] = {"since": since, "limit": 10_000}
+            if name:
+                params["name"] = name
+            page = self.client.request("GET", f"/trials/{self.id}/metrics", params=params)
+            for item in page["items"]:
+                item["value"] = _number(item["value"])
+                points.append(item)
+            if not page["items"] or page["cursor"] == since:
+                return points
+            since = page["cursor"]
+
+    def logs(self, offset: int = 0) -> dict[str, Any]:
+        return self.client.logs(self.id, offset)
+
+    def scale(
+        self,
+        to: Mapping[str, int] | tuple[int, int],
+        source: Mapping[str, int] | tuple[int, int] | None = None,
+        rule: str = "linear",
+        per_device_batch: int | None = None,
+        warmup: str | None = None,
+    ) -> dict[str, Any]:
+        """This trial's config at another world size, with its arithmetic (`steps`)."""
+        body = _scale_body(to, source, rule, per_device_batch, warmup)
+        result: dict[str, Any] = self.client.request("POST", f"/trials/{self.id}/scale", json=body)
+        return result
+
+
+def _wire(value: float) -> float | str:
+    """JSON has no NaN or infinity: send them as the strings the API reads."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+class Study:
+    """One study: ask for trials, wait for it, and analyse it in pandas."""
+
+    def __init__(self, client: Client, data: Mapping[str, Any]) -> None:
+        self.client = client
+        self.data = dict(data)
+
+    def __repr__(self) -> str:
+        return f"Study(id={self.id}, name={self.name!r}, state={self.state!r})"
+
+    @property
+    def id(self) -> int:
+        return int(self.data["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def state(self) -> str:
+        return str(self.data["state"])
+
+    @property
+    def best_value(self) -> float | None:
+        return _number(self.data.get("best_value"))
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STUDY_STATES
+
+    def refresh(self) -> Study:
+        self.data = self.client.request("GET", f"/studies/{self.id}")
+        return self
+
+    def update(self, **fields: Any) -> Study:
+        self.data = self.client.request("PATCH", f"/studies/{self.id}", json=fields)
+        return self
+
+    def pause(self) -> Study:
+        return self.update(state="paused")
+
+    def resume(self) -> Study:
+        return self.update(state="running")
+
+    def stop(self) -> Study:
+        return self.update(state="stopped")
+
+    # Ask / tell -------------------------------------------------------------------------
+
+    def ask(
+        self,
+        params: Mapping[str, Any] | None = None,
+        worker: str | None = None,
+        wait_s: float = 0.0,
+    ) -> Trial:
+        """The next trial to run (the strategy's choice, or `params`), already running.
+
+        While every parallel slot is taken the server answers 409 with Retry-After; with
+        `wait_s` the ask is repeated as told for up to that many seconds."""
+        body: dict[str, Any] = {}
+        if params is not None:
+            body["params"] = dict(params)
+        if worker is not None:
+            body["worker"] = worker
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                data = self.client.request("POST", f"/studies/{self.id}/trials", json=body)
+                return Trial(self.client, data)
+            except TunelabError as error:
+                pause = error.retry_after
+                if error.status_code != 409 or pause is None or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+
+    def enqueue(self, params: Mapping[str, Any]) -> Trial:
+        """Queues a config; the next ask hands it out before the strategy suggests more."""
+        body = {"params": dict(params), "queue": True}
+        return Trial(
+            self.client, self.client.request("POST", f"/studies/{self.id}/trials", json=body)
+        )
+
+    def add_result(
+        self,
+        params: Mapping[str, Any],
+        value: float,
+        state: str = "completed",
+        metrics: Iterable[Mapping[str, Any]] | None = None,
+    ) -> Trial:
+        """Imports a result obtained elsewhere, as an observation for the strategy."""
+        body: dict[str, Any] = {"params": dict(params), "value": _wire(value), "state": state}
+        if metrics is not None:
+            body["metrics"] = list(metrics)
+        return Trial(
+            self.client, self.client.request("POST", f"/studies/{self.id}/trials", json=body)
+        )
+
+    def trials(self, states: Iterable[str] | None = None) -> list[Trial]:
+        """Every trial in number order (follows the pagination cursor)."""
+        found: list[Trial] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            if states:
+                params["state"] = list(states)
+            if cursor:
+                params["cursor"] = cursor
+            page = self.client.request("GET", f"/studies/{self.id}/trials", params=params)
+            found.extend(Trial(self.client, item) for item in page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
+    def best_trial(self) -> Trial | None:
+        best_id = self.refresh().data.get("best_trial_id")
+        return None if best_id is None else self.client.trial(int(best_id))
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll_s: float = 2.0,
+        progress: bool = True,
+        stream: IO[str] | None = None,
+    ) -> Study:
+        """Waits until the study has finished, drawing a progress bar of finished trials."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out = stream or sys.stderr
+        while True:
+            self.refresh()
+            if progress:
+                out.write("\r" + progress_line(self.data))
+                out.flush()
+            if self.finished:
+                if progress:
+                    out.write("\n")
+                return self
+            if deadline is not None and time.monotonic() >= deadline:
+                if progress:
+                    out.write("\n")
+                raise TimeoutError(f"study {self.id} is still {self.state} after {timeout:g} s")
+            time.sleep(poll_s)
+
+    # Follow-up studies --------------------------------------------------------------------
+
+    def promote(
+        self,
+        to: Mapping[str, int] | tuple[int, int],
+        top_k: int = 3,
+        rule: str = "linear",
+        source: Mapping[str, int] | tuple[int, int] | None = None,
+        name: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Study:
+        """A new study at a larger world size holding this study's best `top_k` configs,
+        scaled by `rule` and queued. `overrides` set parameters outright (data_fraction=1.0)."""
+        body = _scale_body(
+            to, source, rule, options.pop("per_device_batch", None), options.pop("warmup", None)
+        )
+        body.update(top_k=top_k, overrides=dict(overrides or {}), **options)
+        if name is not None:
+            body["name"] = name
+        answer = self.client.request("POST", f"/studies/{self.id}/promote", json=body)
+        return Study(self.client, answer["study"])
+
+    def warm_start(
+        self, parents: Iterable[int], mode: str = "same_data", top_k: int = 3
+    ) -> dict[str, Any]:
+        """Reuses parent studies: their results as observations (same_data), or their best
+        configs as this study's first trials (transfer)."""
+        body = {"parents": list(parents), "mode": mode, "top_k": top_k}
+        answer: dict[str, Any] = self.client.request(
+            "POST", f"/studies/{self.id}/warm_start", json=body
+        )
+        self.refresh()
+        return answer
+
+    def extend(
+        self, more_trials: int, space: Mapping[str, Any] | None = None, name: str | None = None
+    ) -> Study:
+        """More trials for this study; with a narrower `space`, a new study that reuses this
+        one's results inside it."""
+        body: dict[str, Any] = {"more_trials": more_trials}
+        if space is not None:
+            body["space"] = dict(space)
+        if name is not None:
+            body["name"] = name
+        answer = self.client.request("POST", f"/studies/{self.id}/extend", json=body)
+        study = Study(self.client, answer["study"])
+        if study.id == self.id:
+            self.data = study.data
+        return study
+
+    def lineage(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.client.request("GET", f"/studies/{self.id}/lineage")
+        return result
+
+    def importance(self, method: str = "fanova") -> dict[str, Any]:
+        """How much each parameter matters to the objective (fanova or permutation),
+        computed by the server from the completed trials."""
+        result: dict[str, Any] = self.client.request(
+            "GET", f"/studies/{self.id}/importance", params={"method": method}
+        )
+        return result
+
+    # Analysis ---------------------------------------------------------------------------
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per trial: number, trial_id, params_*, value, state, budget, start,
+        end, duration_s, best_so_far."""
+        rows = self.client.request(
+            "GET", f"/studies/{self.id}/trials.csv", params={"format": "json"}
+        )
+        return [{key: _number(value) for key, value in row.items()} for row in rows]
+
+    def dataframe(self) -> pd.DataFrame:
+        """One row per trial, with a best-so-far column, as a pandas DataFrame."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows())
+        if frame.empty:
+            frame = pd.DataFrame(
+                columns=[
+                    "number",
+                    "trial_id",
+                    "value",
+                    "state",
+                    "budget",
+                    "start",
+                    "end",
+                    "duration_s",
+                    "best_so_far",
+                ]
+            )
+        for column in ("start", "end"):
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        for column in ("value", "budget", "duration_s", "best_so_far"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        frame.insert(0, "study_id", self.id)
+        return frame
+
+    def curve_rows(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        wanted = set(names) if names is not None else None
+        rows: list[dict[str, Any]] = []
+        for trial in self.trials():
+            for point in trial.metrics():
+                if wanted is not None and point["name"] not in wanted:
+                    continue
+                rows.append(
+                    {
+                        "study_id": self.id,
+                        "trial_id": trial.id,
+                        "number": trial.number,
+                        "name": point["name"],
+                        "step": point["step"],
+                        "value": point["value"],
+                        "time": point["created_at"],
+                    }
+                )
+        return rows
+
+    def curves(self, names: Iterable[str] | None = None) -> pd.DataFrame:
+        """Every metric point of every trial, long format: one row per (trial, name, step)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            self.curve_rows(names),
+            columns=["study_id", "trial_id", "number", "name", "step", "value", "time"],
+        )
+        frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
+        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        return frame
+
+    def export(self, path: str | os.PathLike[str], what: str = "trials") -> Path:
+        """Writes the trials (or `what="curves"`) to .csv or .parquet, by the file's suffix."""
+        target = Path(path)
+        frame = self.dataframe() if what == "trials" else self.curves()
+        if target.suffix == ".parquet":
+            frame.to_parquet(target, index=False)
+        elif target.suffix == ".csv":
+            frame.to_csv(target, index=False)
+        else:
+            raise ValueError(f"{target.name}: use a .csv or .parquet file name")
+        return target
+
+
+def progress_line(study: Mapping[str, Any], width: int = 30) -> str:
+    """`[#####-----] 12/40 trials  running 3  best 0.123  running` for a study's data."""
+    counts: Mapping[str, int] = study.get("trial_counts", {})
+    total = max(1, int(study.get("limits", {}).get("max_trials", 1)))
+    done = sum(counts.get(state, 0) for state in FINISHED_TRIAL_STATES)
+    filled = min(width, round(width * done / total))
+    best = _number(study.get("best_value"))
+    best_text = "-" if best is None else f"{best:.6g}"
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} trials  "
+        f"running {counts.get('running', 0)}  best {best_text}  {study.get('state', '')}"
+    )

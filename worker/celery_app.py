@@ -1,0 +1,109 @@
+"""The Celery app. The API only sends `tunelab.run_trial(study_id, ticket, api_url)` by
+name; workers run it. Start a worker with `tunelab worker` (it sets the slots up)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from functools import lru_cache
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.signals import worker_init, worker_shutting_down
+
+from worker import tickets
+from worker.api import ApiClient
+from worker.runner import RunnerConfig, Slot, run_next
+
+log = logging.getLogger("tunelab.worker")
+
+DEFAULT_QUEUE = "tunelab"
+TASK_NAME = "tunelab.run_trial"
+
+
+def make_celery(broker_url: str | None = None) -> Celery:
+    app = Celery("tunelab", broker=broker_url or os.environ.get("TUNELAB_BROKER_URL") or None)
+    app.conf.update(
+        task_default_queue=DEFAULT_QUEUE,
+        # A task killed mid-way is delivered again; it only asks for a trial, so a second
+        # delivery is harmless. Trials of a killed worker are recovered by the heartbeat.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One task per free slot: a worker must not hoard tickets another worker could run.
+        worker_prefetch_multiplier=1,
+        # Trials last hours; an unacknowledged task must not be re-sent while it runs.
+        # polling_interval: how soon a worker whose slots were all busy looks for the next
+        # task once one frees up (kombu's default, 1 s, would idle each slot ~0.5 s).
+        broker_transport_options={"visibility_timeout": 12 * 3600, "polling_interval": 0.02},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_celery()
+
+# Filled by `configure` (tunelab worker) before the worker starts; each task takes one.
+_slots: queue.Queue[Slot] = queue.Queue()
+_shutdown = threading.Event()
+# Studies as read once: the parts a runner uses never change after creation.
+_studies: dict[int, dict[str, Any]] = {}
+
+
+def configure(slots: list[Slot]) -> None:
+    while not _slots.empty():
+        _slots.get_nowait()
+    for slot in slots:
+        _slots.put(slot)
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> Any:
+    return redis.Redis.from_url(url)
+
+
+@worker_init.connect
+def _default_slots(sender: Any = None, **_kwargs: Any) -> None:
+    # Started as `celery -A worker.celery_app worker`: one CPU slot per pool thread/process.
+    if _slots.empty():
+        from worker.slots import make_slots
+
+        configure(make_slots(None, [], int(getattr(sender, "concurrency", 1) or 1)))
+
+
+@worker_shutting_down.connect
+def _on_shutdown(**_kwargs: Any) -> None:
+    # Running trials end (SIGTERM, then SIGKILL) and are failed or retried by the API.
+    _shutdown.set()
+
+
+@app.task(name=TASK_NAME, ignore_result=True)
+def run_trial(study_id: int, ticket: str, api_url: str) -> str:
+    slot = _slots.get()
+    broker = app.conf.broker_url
+    try:
+        api = os.environ.get("TUNELAB_API_URL") or api_url
+        with ApiClient(api) as client:
+            study = _studies.get(study_id) or client.get_study(study_id)
+            _studies[study_id] = study
+            outcome = run_next(
+                client,
+                study_id,
+                slot,
+                RunnerConfig(api_url=api),
+                stop=_shutdown,
+                on_asked=lambda: tickets.take(_redis(broker), study_id, ticket),
+                study=study,
+            )
+        if outcome is None:
+            return "nothing to run"
+        log.info(
+            "trial %s on %s: %s (%s)", outcome.trial_id, slot.name, outcome.state, outcome.reason
+        )
+        return outcome.state
+    finally:
+        _slots.put(slot)

@@ -1,0 +1,147 @@
+"""What a trial's process gets: its argv, its environment, and how its lines become metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import re2
+
+# `{name}` placeholders of a template command; other braces (JSON, shell-like text) stay.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+
+
+def format_value(value: Any) -> str:
+    """A hyperparameter as a command-line word: integral budgets print as `3`, not `3.0`,
+    because scripts declare their epochs with `type=int`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)
+
+
+def trial_values(
+    params: Mapping[str, Any], fidelity_param: str | None, budget: float | None
+) -> dict[str, Any]:
+    values = dict(params)
+    if fidelity_param and budget is not None:
+        values[fidelity_param] = budget
+    return values
+
+
+def build_argv(command: Sequence[str], args: str, values: Mapping[str, Any]) -> list[str]:
+    """Always a list for `exec`, never a shell string: a value can never become code."""
+    if args == "template":
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return format_value(values[name]) if name in values else match.group(0)
+
+        return [_PLACEHOLDER.sub(fill, word) for word in command]
+    argv = list(command)
+    for name, value in values.items():
+        argv += [f"--{name}", format_value(value)]
+    return argv
+
+
+def build_env(
+    *,
+    base: Mapping[str, str],
+    extra: Mapping[str, str],
+    trial_id: int,
+    api_url: str,
+    params: Mapping[str, Any],
+    budget: float | None,
+    checkpoint_dir: Path,
+    cuda_visible_devices: str | None,
+) -> dict[str, str]:
+    env = {**base, **extra}
+    env.update(
+        {
+            "TUNELAB_TRIAL_ID": str(trial_id),
+            "TUNELAB_API_URL": api_url,
+            "TUNELAB_PARAMS": json.dumps(dict(params)),
+            "TUNELAB_BUDGET": "" if budget is None else format_value(budget),
+            "TUNELAB_CHECKPOINT_DIR": str(checkpoint_dir),
+            # Without this Python buffers a piped stdout and metrics arrive in bursts.
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if cuda_visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
+    return env
+
+
+def checkpoint_dir(root: Path, study_id: int, trial_number: int) -> Path:
+    """The same folder for every run of a trial, so a resumed trial finds its checkpoint."""
+    path = root / f"study-{study_id}" / f"trial-{trial_number}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_checkpoint_root() -> Path:
+    configured = os.environ.get("TUNELAB_CHECKPOINT_ROOT")
+    if configured:
+        return Path(configured)
+    data_dir = os.environ.get("TUNELAB_DATA_DIR")
+    return (Path(data_dir) if data_dir else Path.home() / ".tunelab") / "checkpoints"
+
+
+@dataclass
+class _Definition:
+    name: str
+    pattern: Any  # re2._Regexp
+    has_step: bool
+    value_group: str | int
+    count: int = 0
+
+
+@dataclass
+class MetricParser:
+    """Applies the study's metric_definitions to console lines. RE2 matches in linear time,
+    so a hostile or huge line cannot stall the runner."""
+
+    definitions: list[_Definition] = field(default_factory=list)
+
+    @classmethod
+    def from_spec(cls, metric_definitions: Sequence[Mapping[str, str]]) -> MetricParser:
+        parsed = []
+        for definition in metric_definitions:
+            pattern = re2.compile(definition["regex"])
+            groups = pattern.groupindex
+            parsed.append(
+                _Definition(
+                    name=definition["name"],
+                    pattern=pattern,
+                    has_step="step" in groups,
+                    value_group="value" if "value" in groups else 1,
+                )
+            )
+        return cls(parsed)
+
+    def parse(self, line: str) -> list[tuple[str, float, float]]:
+        points: list[tuple[str, float, float]] = []
+        for definition in self.definitions:
+            match = definition.pattern.search(line)
+            if match is None:
+                continue
+            try:
+                value = float(match.group(definition.value_group))
+                if definition.has_step:
+                    step = float(match.group("step"))
+                else:
+                    step = float(definition.count + 1)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(step):
+                continue
+            definition.count += 1
+            points.append((definition.name, step, value))
+        return points

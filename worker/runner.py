@@ -1,0 +1,426 @@
+"""Runs one trial's process: the code path shared by Celery workers and `tunelab serve`.
+
+The runner launches the study's command with the trial's hyperparameters, tails stdout
+and stderr line by line, turns lines into metric points with the study's regexes, sends
+them in small batches, ships the console output, and acts on the API's decisions: stop
+and cancel end the process (SIGTERM, a grace period, SIGKILL), pause sends SIGTERM so the
+script can checkpoint. Between batches a heartbeat keeps the trial alive and brings back
+decisions made elsewhere (a cancel, a stopped study) within a second.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from worker.api import ApiClient, ApiError, StudyDone
+from worker.launch import (
+    MetricParser,
+    build_argv,
+    build_env,
+    checkpoint_dir,
+    default_checkpoint_root,
+    trial_values,
+)
+
+log = logging.getLogger("tunelab.runner")
+
+_LINE_MAX = 64 * 1024  # a longer "line" is cut; a script with no newlines cannot eat memory
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One place a trial runs: a name the API records and the GPUs it may use."""
+
+    name: str
+    gpus: tuple[str, ...] = ()
+
+    @property
+    def cuda_visible_devices(self) -> str | None:
+        return ",".join(self.gpus) if self.gpus else None
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    api_url: str
+    checkpoint_root: Path = field(default_factory=default_checkpoint_root)
+    heartbeat_s: float = 1.0  # also how fast a cancel made elsewhere reaches the process
+    metrics_flush_s: float = 0.2
+    metrics_batch: int = 100
+    log_flush_s: float = 0.5
+    log_chunk_bytes: int = 256 * 1024
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: int
+    state: str  # the trial's state on the server after the run
+    returncode: int | None
+    reason: str
+    started_at: float  # wall clock, seconds
+    exited_at: float
+    points: int = 0
+
+
+def _die_with_parent() -> None:
+    # A worker killed with SIGKILL must not leave its training processes running on the GPU.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def run_next(
+    client: ApiClient,
+    study_id: int,
+    slot: Slot,
+    config: RunnerConfig,
+    stop: threading.Event | None = None,
+    on_asked: Callable[[], None] | None = None,
+    study: dict[str, Any] | None = None,
+) -> TrialOutcome | None:
+    """Asks the API for this slot's trial and runs it. None: nothing to run now (or ever).
+
+    The trial is asked for only now, when the slot is free, so that a Bayesian strategy
+    suggests it from the newest results. `on_asked` runs once the API has answered.
+    `study` may be a copy read before: what the runner uses of it (execution, fidelity,
+    objective) never changes after creation, and the ask itself says when the study ended."""
+    try:
+        study = study or client.get_study(study_id)
+        if not study.get("execution"):
+            return None
+        trial = client.ask(study_id, slot.name)
+    except StudyDone:
+        return None
+    finally:
+        if on_asked is not None:
+            on_asked()
+    if trial is None:
+        return None
+    return TrialRunner(client, study, trial, slot, config, stop).run()
+
+
+class TrialRunner:
+    def __init__(
+        self,
+        client: ApiClient,
+        study: dict[str, Any],
+        trial: dict[str, Any],
+        slot: Slot,
+        config: RunnerConfig,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.study = study
+        self.trial = trial
+        self.trial_id = int(trial["id"])
+        self.spec: dict[str, Any] = study["execution"]
+        self.slot = slot
+        self.config = config
+        self.stop = stop or threading.Event()
+        self.parser = MetricParser.from_spec(self.spec.get("metric_definitions") or [])
+        self.lines: queue.Queue[bytes | None] = queue.Queue()
+        self.pending: list[tuple[str, float, float]] = []
+        self.pending_since: float | None = None
+        self.log_buffer = bytearray()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.log_offset = 0
+        self.log_flushed_at = time.monotonic()
+        self.tail: deque[str] = deque(maxlen=30)
+        self.points = 0
+        # Why we are ending the process (a decision, a timeout, shutdown), once we are.
+        self.ending: str | None = None
+        self.ending_state = ""
+        self.kill_at: float | None = None
+
+    # Launch ---------------------------------------------------------------------------
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        fidelity = self.study.get("fidelity") or {}
+        values = trial_values(self.trial["params"], fidelity.get("param"), self.trial.get("budget"))
+        argv = build_argv(self.spec["command"], self.spec.get("args", "flags"), values)
+        folder = checkpoint_dir(
+            self.config.checkpoint_root, int(self.study["id"]), int(self.trial["number"])
+        )
+        env = build_env(
+            base=os.environ,
+            extra=self.spec.get("env") or {},
+            trial_id=self.trial_id,
+            api_url=self.config.api_url,
+            params=self.trial["params"],
+            budget=self.trial.get("budget"),
+            checkpoint_dir=folder,
+            cuda_visible_devices=self.slot.cuda_visible_devices,
+        )
+        # The script gets its trial's own token (report, heartbeat, log, complete this
+        # trial only), never the worker's.
+        env.pop("TUNELAB_TOKEN", None)
+        if self.trial.get("token"):
+            env["TUNELAB_TOKEN"] = str(self.trial["token"])
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.spec.get("working_dir") or None,
+            env=env,
+            # Its own process group: stop signals reach the script's children too.
+            process_group=0,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        try:
+            for raw in iter(lambda: stream.readline(_LINE_MAX), b""):
+                self.lines.put(raw)
+        finally:
+            self.lines.put(None)
+
+    # The run ----------------------------------------------------------------------------
+
+    def run(self) -> TrialOutcome:
+        started = time.time()
+        if self.trial.get("resume") or int(self.trial.get("retries") or 0) > 0:
+            self.log_offset = self._log_end()
+        wanted = int(self.spec.get("gpus_per_trial") or 0)
+        if wanted > len(self.slot.gpus):
+            # Route such studies (execution.queue) to workers started with --gpus-per-trial.
+            self._append_log(
+                f"[tunelab] warning: the study asks {wanted} GPUs per trial; "
+                f"slot {self.slot.name} has {len(self.slot.gpus)}\n".encode()
+            )
+        try:
+            process = self._popen()
+        except OSError as exc:
+            reason = f"could not start {self.spec['command'][0]!r}: {exc}"
+            self._append_log(f"[tunelab] {reason}\n".encode())
+            self._flush_log(final=True)
+            state = self._complete(failed=True, error=reason)
+            return TrialOutcome(self.trial_id, state, None, reason, started, time.time())
+        try:
+            return self._supervise(process, started)
+        except BaseException:
+            # The API stayed unreachable, or this worker is going down: leave no orphan.
+            self._signal(process, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                process.wait(5)
+            raise
+
+    def _supervise(self, process: subprocess.Popen[bytes], started: float) -> TrialOutcome:
+        readers = [
+            threading.Thread(
+                target=self._pump, args=(s,), daemon=True, name=f"trial-{self.trial_id}-{n}"
+            )
+            for n, s in (("out", process.stdout), ("err", process.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        timeout_s = float(self.spec.get("timeout_s") or 0.0)
+        deadline = time.monotonic() + timeout_s if timeout_s else None
+        next_heartbeat = time.monotonic() + self.config.heartbeat_s
+        open_streams = len(readers)
+        exited_at: float | None = None
+        while True:
+            now = time.monotonic()
+            wait = min(next_heartbeat - now, self.config.log_flush_s)
+            if self.pending_since is not None:
+                wait = min(wait, self.pending_since + self.config.metrics_flush_s - now)
+            if self.kill_at is not None:
+                wait = min(wait, self.kill_at - now)
+            if open_streams == 0:
+                wait = min(wait, 0.02)
+            try:
+                item = self.lines.get(timeout=max(0.0, wait))
+            except queue.Empty:
+                item = b""
+            if item is None:
+                open_streams -= 1
+            elif item:
+                self._on_line(item)
+                # Drain what else is there before doing network work.
+                while True:
+                    try:
+                        more = self.lines.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        open_streams -= 1
+                    else:
+                        self._on_line(more)
+            now = time.monotonic()
+            if self.pending and (
+                len(self.pending) >= self.config.metrics_batch
+                or (
+                    self.pending_since is not None
+                    and now - self.pending_since >= self.config.metrics_flush_s
+                )
+            ):
+                self._flush_metrics(process)
+                next_heartbeat = now + self.config.heartbeat_s
+            if now >= next_heartbeat and process.poll() is None:
+                self._heartbeat(process)
+                next_heartbeat = time.monotonic() + self.config.heartbeat_s
+            if (
+                now - self.log_flushed_at >= self.config.log_flush_s
+                or len(self.log_buffer) >= self.config.log_chunk_bytes
+            ):
+                self._flush_log()
+            if deadline is not None and now >= deadline and self.ending is None:
+                self._end(process, f"timed out after {timeout_s:g} s", "timeout", grace=True)
+            if self.stop.is_set() and self.ending is None:
+                self._end(process, "the worker is shutting down", "shutdown", grace=True)
+            if self.kill_at is not None and now >= self.kill_at and process.poll() is None:
+                self._signal(process, signal.SIGKILL)
+                self.kill_at = now + 3600.0
+            if process.poll() is not None:
+                exited_at = exited_at or time.time()
+                if open_streams == 0:
+                    break
+                # A grandchild still holds the pipes: give it a moment, then end the group.
+                if time.time() - exited_at > 2.0:
+                    self._signal(process, signal.SIGKILL)
+                    if time.time() - exited_at > 4.0:
+                        break
+        for reader in readers:
+            reader.join(timeout=1.0)
+        exited_at = exited_at or time.time()
+        self._flush_metrics(process, final=True)
+        self._flush_log(final=True)
+        state, reason = self._finish(process.returncode)
+        return TrialOutcome(
+            self.trial_id, state, process.returncode, reason, started, exited_at, self.points
+        )
+
+    def _on_line(self, raw: bytes) -> None:
+        self._append_log(raw)
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        self.tail.append(line)
+        points = self.parser.parse(line)
+        if points:
+            if not self.pending:
+                self.pending_since = time.monotonic()
+            self.pending.extend(points)
+
+    # API traffic -----------------------------------------------------------------------
+
+    def _flush_metrics(self, process: subprocess.Popen[bytes], final: bool = False) -> None:
+        while self.pending:
+            batch = self.pending[: self.config.metrics_batch]
+            del self.pending[: self.config.metrics_batch]
+            try:
+                answer = self.client.report(self.trial_id, batch)
+            except ApiError as exc:
+                log.warning("trial %s: metrics rejected: %s", self.trial_id, exc)
+                continue
+            self.points += len(batch)
+            if not final:
+                self._on_decision(process, answer)
+        self.pending_since = None
+
+    def _heartbeat(self, process: subprocess.Popen[bytes]) -> None:
+        try:
+            answer = self.client.heartbeat(self.trial_id)
+        except ApiError as exc:
+            if exc.status_code == 404:  # the trial or its study was deleted
+                self._end(process, "the trial no longer exists", "cancelled", grace=False)
+            return
+        self._on_decision(process, answer)
+
+    def _on_decision(self, process: subprocess.Popen[bytes], answer: dict[str, Any]) -> None:
+        decision = answer.get("decision")
+        if decision in ("stop", "pause") and self.ending is None:
+            reason = str(answer.get("reason") or decision)
+            # pause: SIGTERM so the script checkpoints; it resumes from the same folder.
+            self._end(process, reason, "paused" if decision == "pause" else "stopped", grace=True)
+
+    def _append_log(self, raw: bytes) -> None:
+        self.log_buffer += raw if len(raw) < _LINE_MAX or raw.endswith(b"\n") else raw + b"\n"
+
+    def _flush_log(self, final: bool = False) -> None:
+        self.log_flushed_at = time.monotonic()
+        # The decoder keeps a UTF-8 character cut between two reads for the next flush;
+        # bytes that are no UTF-8 at all become U+FFFD rather than breaking the log.
+        text = self.decoder.decode(bytes(self.log_buffer), final=final)
+        self.log_buffer.clear()
+        step = max(1, self.config.log_chunk_bytes // 4)  # characters: at most 4 bytes each
+        for begin in range(0, len(text), step):
+            piece = text[begin : begin + step]
+            try:
+                self.client.append_log(self.trial_id, self.log_offset, piece)
+            except ApiError as exc:
+                log.warning("trial %s: log chunk rejected: %s", self.trial_id, exc)
+            self.log_offset += len(piece.encode())
+
+    def _log_end(self) -> int:
+        offset = 0
+        with contextlib.suppress(ApiError):
+            while True:
+                response = self.client._check(
+                    self.client._request(
+                        "GET", f"/trials/{self.trial_id}/logs", params={"offset": offset}
+                    )
+                )
+                if response["next_offset"] <= offset:
+                    break
+                offset = int(response["next_offset"])
+        return offset
+
+    def _server_state(self, fallback: str) -> str:
+        try:
+            return str(self.client.get_trial(self.trial_id)["state"])
+        except ApiError:
+            return fallback
+
+    def _complete(self, failed: bool = False, error: str | None = None) -> str:
+        try:
+            return str(self.client.complete(self.trial_id, failed=failed, error=error)["state"])
+        except ApiError as exc:
+            if exc.status_code == 422 and not failed:
+                metric = self.study.get("objective", {}).get("metric")
+                return self._complete(
+                    failed=True,
+                    error=f"the process exited 0 but reported no value of {metric!r}: {exc.detail}",
+                )
+            log.warning("trial %s: complete rejected: %s", self.trial_id, exc)
+            return "unknown"
+
+    # Ending -----------------------------------------------------------------------------
+
+    def _signal(self, process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+
+    def _end(self, process: subprocess.Popen[bytes], reason: str, state: str, grace: bool) -> None:
+        self.ending, self.ending_state = reason, state
+        if process.poll() is not None:
+            return
+        self._signal(process, signal.SIGTERM)
+        grace_s = float(self.spec.get("stop_grace_s", 10.0)) if grace else 0.0
+        self.kill_at = time.monotonic() + grace_s
+        self._append_log(f"[tunelab] sent SIGTERM: {reason}\n".encode())
+
+    def _finish(self, returncode: int) -> tuple[str, str]:
+        if self.ending_state in ("stopped", "paused", "cancelled"):
+            # The server decided (and recorded) this already; a script that caught SIGTERM
+            # and exited 0 must not turn a stopped trial into a completed one.
+            return self._server_state(self.ending_state), self.ending or ""
+        if self.ending_state in ("timeout", "shutdown"):
+            reason = self.ending or self.ending_state
+            return self._complete(failed=True, error=reason), reason
+        if returncode == 0:
+            return self._complete(), "exited 0"
+        how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+        tail = "\n".join(self.tail)
+        return self._complete(failed=True, error=f"{how}\n{tail}"), how
