@@ -170,3 +170,42 @@ def test_user_strings_render_as_text(page: Any, api: httpx.Client) -> None:
     assert XSS in page.inner_text("main")
     assert page.locator("main img").count() == 0
     # The `page` fixture fails the test on any alert() or page error.
+
+
+def test_trial_page_scales_a_config_to_a_larger_world(page: Any, api: httpx.Client) -> None:
+    # The seed chapter's example: 2 x 8 GPUs -> 4 x 8 GPUs doubles the learning rate.
+    study = _study(
+        api,
+        name="world scale",
+        space={
+            "lr": {
+                "type": "float",
+                "low": 1e-6,
+                "high": 1e-3,
+                "scale": "log",
+                "role": "learning_rate",
+            },
+            "batch": {"type": "int", "low": 1, "high": 64, "role": "per_device_batch_size"},
+        },
+    )
+    trial = api.post(
+        f"/studies/{study['id']}/trials", json={"params": {"lr": 5e-5, "batch": 22}}
+    ).json()
+    page.goto(f"/trials/{trial['id']}")
+    page.click("#scale-form button[type=submit]")
+    page.wait_for_function(
+        "() => document.getElementById('scale-result')?.textContent.includes('0.0001')"
+    )
+    text = page.inner_text("#scale-result")
+    assert "lr" in text and "5e-05" in text
+
+
+def test_follow_up_study_links_to_its_parent(page: Any, api: httpx.Client) -> None:
+    parent = _study(api, name="small scale")
+    child = _study(api, name="world scale follow-up", parent_study_id=parent["id"])
+    page.goto(f"/studies/{child['id']}")
+    page.wait_for_selector("#lineage")
+    page.click("#lineage a")
+    page.wait_for_function(
+        "() => document.getElementById('study-name')?.textContent.includes('small scale')"
+    )

@@ -264,7 +264,7 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
         h("div", { class: "row" },
           field("strategy.name", "Strategy", select("strategy.name", STRATEGIES, strategyName ?? "random")),
           field("strategy.seed", "Seed", input("strategy.seed", seed, { type: "number" })),
-          field("strategy", "Options (JSON)", area("strategy.options", jsonText(strategyOptions), '{"sampler": "tpe"}'))),
+          field("strategy", "Options (JSON)", area("strategy.options", jsonText(strategyOptions), '{"sampler": "tpe", "mode": "pause"}'))),
         h("div", { class: "row" },
           field("early_stopping.rule", "Early stopping", select("early_stopping.rule", ["", "median"], rule ?? "")),
           field("early_stopping", "Rule options (JSON)", area("early_stopping.options", jsonText(earlyOptions), '{"min_steps": 3}')))),

@@ -149,6 +149,10 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
       h("p", { class: "muted" },
         `${strategyLabel(s)} · ${s.objective.direction} ${s.objective.metric} · ${progress(s)}`,
         s.state_reason ? ` · ${s.state_reason}` : ""),
+      // Lineage: a follow-up (promoted, warm-started or extended) links to its parent.
+      s.parent_study_id != null
+        ? h("p", { class: "muted", id: "lineage" }, "Follow-up of ", link(`/studies/${s.parent_study_id}`, `study ${s.parent_study_id}`))
+        : null,
       h("details", null, h("summary", null, "Add a trial with your own parameters"), addForm),
     );
   }

@@ -3,6 +3,7 @@ import { subscribe, type LiveChange } from "../api/live";
 import { currentMeta, draw, extend, purge, throttle } from "../charts";
 import { clear, duration, fmt, h, link, stateBadge } from "../dom";
 import { navigate } from "../main";
+import { scalePanel } from "./scale";
 
 const LOG_KEEP = 200_000; // characters of the log tail kept on the page
 
@@ -44,6 +45,7 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
       h("div", { class: "row between" }, h("h2", null, "Log"), h("label", null, follow, " follow")),
       log,
     ),
+    scalePanel(id),
   );
 
   function renderTrial(t: TrialRead): void {
