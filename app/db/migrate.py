@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
-from app.db.session import ensure_sqlite_dir
+from app.db.session import ensure_sqlite_dir, make_engine
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -23,6 +23,12 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)
+    if url.startswith("sqlite"):
+        # Leave the file in WAL mode while nothing else has it open.
+        engine = make_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
 
 
 def revision(url: str, message: str) -> None:

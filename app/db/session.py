@@ -3,6 +3,8 @@ repositories only flush; the endpoint commits once."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +45,20 @@ def ensure_sqlite_dir(url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switches the file to WAL (it stays so). The switch needs a moment with no other
+    connection in a transaction, and SQLite does not wait for that by itself."""
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    for _ in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            time.sleep(0.05)
+    cursor.execute("PRAGMA journal_mode=WAL")
+
+
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
@@ -55,9 +71,9 @@ def make_engine(url: str) -> Engine:
         # Let SQLAlchemy's "begin" event below issue BEGIN instead of pysqlite.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
