@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import Invalid
 from app.engine.base import TrialState, oriented
 from app.followups.repository import LineageRepository
-from app.followups.schemas import LineageRead, StudyRef
+from app.followups.schemas import FollowupTrial, LineageRead, StudyRef
 from app.studies import service as studies
 from app.studies.models import Study
 from app.studies.repository import StudyRepository
@@ -40,6 +40,34 @@ def ask_and_flush(session: Session, study_id: int, request: TrialCreate, actor: 
     # The next ask re-reads the locked study row; what this one changed must be in it.
     session.flush()
     return trial
+
+
+def trial_from_parent(
+    session: Session,
+    study_id: int,
+    request: TrialCreate,
+    actor: str,
+    *,
+    parent: Study,
+    source: Trial,
+    link: str,
+    changes: list[dict[str, Any]] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+) -> FollowupTrial:
+    """Creates a trial of `study_id` from `source` of `parent`, noting where it came from
+    under `extra[link]`."""
+    trial = ask_and_flush(session, study_id, request, actor)
+    trial.extra = {**(trial.extra or {}), link: {"study_id": parent.id, "trial_id": source.id}}
+    return FollowupTrial(
+        trial_id=trial.id,
+        number=trial.number,
+        params=trial.params,
+        parent_study_id=parent.id,
+        parent_trial_id=source.id,
+        parent_value=source.value,
+        changes=changes or [],
+        steps=steps or [],
+    )
 
 
 def lineage_entries(study: Study) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
 from app.events.repository import EventRepository
-from app.followups.common import ask_and_flush, child_body, ranked_trials
+from app.followups.common import child_body, ranked_trials, trial_from_parent
 from app.followups.schemas import FollowupRead, FollowupTrial, PromoteRequest
 from app.scaling import service as scaling
 from app.scaling.space import scaled_space
@@ -88,19 +88,15 @@ def promote(
     child = studies.create_study(session, new_body, actor)
     out: list[FollowupTrial] = []
     for source_trial, config, result in zip(best, configs, results, strict=True):
-        trial = ask_and_flush(session, child.id, TrialCreate(params=config, queue=True), actor)
-        trial.extra = {
-            **(trial.extra or {}),
-            "promoted_from": {"study_id": parent.id, "trial_id": source_trial.id},
-        }
         out.append(
-            FollowupTrial(
-                trial_id=trial.id,
-                number=trial.number,
-                params=trial.params,
-                parent_study_id=parent.id,
-                parent_trial_id=source_trial.id,
-                parent_value=source_trial.value,
+            trial_from_parent(
+                session,
+                child.id,
+                TrialCreate(params=config, queue=True),
+                actor,
+                parent=parent,
+                source=source_trial,
+                link="promoted_from",
                 changes=[c.as_dict() for c in result.changes],
                 steps=[s.as_dict() for s in result.steps],
             )

@@ -13,9 +13,9 @@ from app.engine.space import CategoricalParam, FixedParam, SearchSpace, SpaceErr
 from app.events.repository import EventRepository
 from app.followups.common import (
     add_lineage,
-    ask_and_flush,
     child_body,
     ranked_trials,
+    trial_from_parent,
 )
 from app.followups.schemas import ExtendRequest, FollowupRead, FollowupTrial, WarmStartRequest
 from app.studies import service as studies
@@ -88,19 +88,15 @@ def warm_start(
                 notes.append(
                     f"trial {source.id} of study {parent.id} adjusted to this space: {'; '.join(changed)}"
                 )
-            trial = ask_and_flush(session, study.id, TrialCreate(params=config, queue=True), actor)
-            trial.extra = {
-                **(trial.extra or {}),
-                "transferred_from": {"study_id": parent.id, "trial_id": source.id},
-            }
             out.append(
-                FollowupTrial(
-                    trial_id=trial.id,
-                    number=trial.number,
-                    params=trial.params,
-                    parent_study_id=parent.id,
-                    parent_trial_id=source.id,
-                    parent_value=source.value,
+                trial_from_parent(
+                    session,
+                    study.id,
+                    TrialCreate(params=config, queue=True),
+                    actor,
+                    parent=parent,
+                    source=source,
+                    link="transferred_from",
                 )
             )
     _finish_warm_start(session, study, parents, "transfer", len(out))
@@ -147,19 +143,15 @@ def _import_observations(
             request = TrialCreate(params=params, state="completed", value=source.value)
         else:
             request = TrialCreate(params=params, state="failed")
-        trial = ask_and_flush(session, study.id, request, actor)
-        trial.extra = {
-            **(trial.extra or {}),
-            "imported_from": {"study_id": parent.id, "trial_id": source.id},
-        }
         out.append(
-            FollowupTrial(
-                trial_id=trial.id,
-                number=trial.number,
-                params=trial.params,
-                parent_study_id=parent.id,
-                parent_trial_id=source.id,
-                parent_value=source.value,
+            trial_from_parent(
+                session,
+                study.id,
+                request,
+                actor,
+                parent=parent,
+                source=source,
+                link="imported_from",
             )
         )
     _finish_warm_start(session, study, parents, "same_data", len(out))

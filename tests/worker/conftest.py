@@ -172,60 +172,6 @@ def assert_study_ran(api: httpx.Client, study_id: int) -> None:
 
 
 @contextmanager
-def api_server(
-    database_url: str,
-    data_dir: Path,
-    env: dict[str, str] | None = None,
-    extra_args: list[str] | None = None,
-) -> Iterator[str]:
-    """`tunelab serve` in a subprocess, as tests.fixtures.services.live_server, with room for
-    a slow start on a busy machine."""
-    port = free_port()
-    log_path = data_dir / f"server-{port}.log"
-    log = open(log_path, "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            database_url,
-            "--log-level",
-            "warning",
-            *(extra_args or []),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "TUNELAB_DATA_DIR": str(data_dir), **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log_path.read_text()}")
-        try:
-            return httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, 120, interval_s=0.2, what="the API server to start")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
-
-
-@contextmanager
 def thread_server(database_url: str, data_dir: Path, **settings: Any) -> Iterator[str]:
     """The API app under uvicorn in a thread of the test process: a real HTTP server (and,
     with run_trials, a real executor) without paying a second interpreter's start."""
