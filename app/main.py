@@ -32,6 +32,7 @@ from app.plots.service import warm_up as warm_up_plots
 from app.scaling.endpoints import router as scaling_router
 from app.settings import Settings, get_settings
 from app.studies.endpoints import router as studies_router
+from app.transfer.endpoints import IMPORT_STREAM_PATH
 from app.transfer.endpoints import router as transfer_router
 from app.trials import service as trials_service
 from app.trials.endpoints import router as trials_router
@@ -43,9 +44,11 @@ FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
+    # Routes are matched in order, walking each included router (twice: to find the
+    # route, then to run it): the busiest one, metric reports, comes first.
+    router.include_router(metrics_router)
     router.include_router(studies_router)
     router.include_router(trials_router)
-    router.include_router(metrics_router)
     router.include_router(plans_router)
     router.include_router(auth_router)
     router.include_router(transfer_router)
@@ -112,7 +115,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={IMPORT_STREAM_PATH: settings.max_import_bytes},
+    )
     app.include_router(api_router())
     # Live changes for SSE, fanned out through Redis when several API processes run.
     app.state.hub = Hub(settings.redis_url or settings.broker_url, database.url)

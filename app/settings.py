@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Seconds between sweeps for trials whose heartbeat stopped.
     reaper_interval_s: float = 2.0
     max_body_bytes: int = 4 * 1024 * 1024
+    # The whole of a streamed import (POST /studies/import/stream); each of its lines must
+    # still fit max_body_bytes.
+    max_import_bytes: int = 1024 * 1024 * 1024
     # Start a demo study on an empty database (the quick start sets it).
     demo: bool = False
     # Start trials of studies that have an `execution` (in-process, or as Celery tasks when

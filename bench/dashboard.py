@@ -179,6 +179,13 @@ def measure(
                      .map(e => [e.dataset.kind, ((+e.dataset.painted - performance.timeOrigin) / 1000).toFixed(2)]))"""
             )
             print("  painted at (s):", painted)
+            # The page's own marks: request + JSON parse, and Plotly + paint, per figure.
+            spans = page.evaluate(
+                """() => Object.fromEntries(performance.getEntriesByType('measure')
+                     .filter(m => m.name.startsWith('chart '))
+                     .map(m => [m.name.slice(6), (m.duration / 1000).toFixed(2)]))"""
+            )
+            print("  browser time (s):", spans)
         # Let the stream connect, then time new points from POST to chart.
         page.wait_for_function(
             "() => document.getElementById('live-status').classList.contains('on')"

@@ -36,6 +36,12 @@ def _json_number(value: float) -> float | str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
+def _metric_body(points: Sequence[tuple[str, float, float]]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "step": step, "value": _json_number(value)} for name, step, value in points
+    ]
+
+
 class ApiClient:
     def __init__(
         self,
@@ -107,10 +113,7 @@ class ApiClient:
         return dict(self._check(response))
 
     def report(self, trial_id: int, points: Sequence[tuple[str, float, float]]) -> dict[str, Any]:
-        body = [
-            {"name": name, "step": step, "value": _json_number(value)}
-            for name, step, value in points
-        ]
+        body = _metric_body(points)
         return dict(self._check(self._request("POST", f"/trials/{trial_id}/metrics", json=body)))
 
     def heartbeat(self, trial_id: int) -> dict[str, Any]:
@@ -122,9 +125,21 @@ class ApiClient:
         )
 
     def complete(
-        self, trial_id: int, *, failed: bool = False, error: str | None = None
+        self,
+        trial_id: int,
+        *,
+        failed: bool = False,
+        error: str | None = None,
+        points: Sequence[tuple[str, float, float]] = (),
+        log: tuple[int, str] | None = None,
     ) -> dict[str, Any]:
+        """Tells the trial's end; `points` and `log` (offset, text) are stored first, in the
+        same request, as `report` and `append_log` would store them."""
         body: dict[str, Any] = {"state": "failed" if failed else "completed"}
         if error is not None:
             body["error"] = error[-100_000:]
+        if points:
+            body["metrics"] = _metric_body(points)
+        if log is not None:
+            body["log"] = {"offset": log[0], "text": log[1]}
         return dict(self._check(self._request("POST", f"/trials/{trial_id}/complete", json=body)))

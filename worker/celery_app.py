@@ -7,13 +7,14 @@ import logging
 import os
 import queue
 import threading
+import time
 from functools import lru_cache
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.signals import worker_init, worker_shutting_down
 
+from app.core.redis_clients import fail_fast
 from worker import tickets
 from worker.api import ApiClient
 from worker.runner import RunnerConfig, Slot, run_next
@@ -27,6 +28,8 @@ TASK_NAME = "tunelab.run_trial"
 def make_celery(broker_url: str | None = None) -> Celery:
     app = Celery("tunelab", broker=broker_url or os.environ.get("TUNELAB_BROKER_URL") or None)
     app.conf.update(
+        # kombu's Redis transport, made to survive a Redis restart (worker/broker.py).
+        broker_transport="worker.broker:Transport",
         task_default_queue=DEFAULT_QUEUE,
         # A task killed mid-way is delivered again; it only asks for a trial, so a second
         # delivery is harmless. Trials of a killed worker are recovered by the heartbeat.
@@ -52,6 +55,9 @@ _slots: queue.Queue[Slot] = queue.Queue()
 _shutdown = threading.Event()
 # Studies as read once: the parts a runner uses never change after creation.
 _studies: dict[int, dict[str, Any]] = {}
+# One HTTP client per (slot, API): its connection stays open from trial to trial, and a
+# new client costs more than a request (httpx builds an SSL context for each).
+_clients: dict[tuple[str, str], ApiClient] = {}
 
 
 def configure(slots: list[Slot]) -> None:
@@ -63,7 +69,31 @@ def configure(slots: list[Slot]) -> None:
 
 @lru_cache(maxsize=4)
 def _redis(url: str) -> Any:
-    return redis.Redis.from_url(url)
+    return fail_fast(url)
+
+
+def _take_ticket(broker: str, study_id: int, ticket: str) -> None:
+    """Removes a started task's ticket; never raises. While Redis is away (a restart) the
+    trial the API has just handed out must still run, and the ticket must still go: left
+    behind it would count as a queued task for its TTL and hold one of the study's slots,
+    so it is removed from a background thread once Redis answers again."""
+    try:
+        tickets.take(_redis(broker), study_id, ticket)
+    except Exception:
+        log.warning("study %s: Redis did not answer; the task's ticket is removed later", study_id)
+        threading.Thread(
+            target=_take_ticket_later, args=(broker, study_id, ticket), daemon=True
+        ).start()
+
+
+def _take_ticket_later(broker: str, study_id: int, ticket: str, every_s: float = 1.0) -> None:
+    deadline = time.monotonic() + tickets.TICKET_TTL_S  # by then it no longer counts anyway
+    while time.monotonic() < deadline and not _shutdown.wait(every_s):
+        try:
+            tickets.take(_redis(broker), study_id, ticket)
+            return
+        except Exception:
+            continue
 
 
 @worker_init.connect
@@ -87,18 +117,21 @@ def run_trial(study_id: int, ticket: str, api_url: str) -> str:
     broker = app.conf.broker_url
     try:
         api = os.environ.get("TUNELAB_API_URL") or api_url
-        with ApiClient(api) as client:
-            study = _studies.get(study_id) or client.get_study(study_id)
-            _studies[study_id] = study
-            outcome = run_next(
-                client,
-                study_id,
-                slot,
-                RunnerConfig(api_url=api),
-                stop=_shutdown,
-                on_asked=lambda: tickets.take(_redis(broker), study_id, ticket),
-                study=study,
-            )
+        # Only this task uses its slot's client: a slot runs one task at a time.
+        client = _clients.get((slot.name, api))
+        if client is None:
+            client = _clients[(slot.name, api)] = ApiClient(api)
+        study = _studies.get(study_id) or client.get_study(study_id)
+        _studies[study_id] = study
+        outcome = run_next(
+            client,
+            study_id,
+            slot,
+            RunnerConfig(api_url=api),
+            stop=_shutdown,
+            on_asked=lambda: _take_ticket(broker, study_id, ticket),
+            study=study,
+        )
         if outcome is None:
             return "nothing to run"
         log.info(

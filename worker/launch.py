@@ -13,6 +13,8 @@ from typing import Any
 
 import re2
 
+from app.security.execution import ExecutionError, check_working_dir, parse_roots
+
 # `{name}` placeholders of a template command; other braces (JSON, shell-like text) stay.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 
@@ -84,6 +86,37 @@ def checkpoint_dir(root: Path, study_id: int, trial_number: int) -> Path:
     path = root / f"study-{study_id}" / f"trial-{trial_number}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class LaunchRefused(OSError):
+    """A launch this worker refuses. An OSError, so that the runner fails the trial with the
+    reason just as when the command cannot be started, and never launches it."""
+
+
+def worker_roots() -> list[Path]:
+    """This machine's allowed working folders: TUNELAB_WORKDIR_ROOTS (and TUNELAB_DATA_DIR)
+    as the worker sees them, read at each launch rather than cached."""
+    from app.settings import Settings
+
+    settings = Settings()
+    return parse_roots(settings.workdir_roots, settings.data_dir)
+
+
+def checked_working_dir(
+    execution: Mapping[str, Any], roots: Sequence[Path] | None = None
+) -> str | None:
+    """`execution.working_dir`, checked again against this worker's own roots: the server
+    checked it at study creation against its roots, and a worker on another machine may
+    allow less (or the folder may since have become a symlink to elsewhere)."""
+    working_dir = execution.get("working_dir") or None
+    if working_dir is None:
+        return None
+    try:
+        return check_working_dir(str(working_dir), worker_roots() if roots is None else roots)
+    except ExecutionError as exc:
+        raise LaunchRefused(
+            f"execution.{exc.field} refused by this worker: {exc.detail} (on the worker)"
+        ) from exc
 
 
 def default_checkpoint_root() -> Path:

@@ -16,6 +16,7 @@ import ctypes
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from worker.launch import (
     MetricParser,
     build_argv,
     build_env,
+    checked_working_dir,
     checkpoint_dir,
     default_checkpoint_root,
     trial_values,
@@ -62,6 +64,9 @@ class RunnerConfig:
     metrics_flush_s: float = 0.2
     metrics_batch: int = 100
     log_flush_s: float = 0.5
+    # Output waits this long for more before it is sent: a process that exits right after
+    # its last lines ships them with its completion instead of in a request of their own.
+    log_linger_s: float = 0.1
     log_chunk_bytes: int = 256 * 1024
 
 
@@ -80,6 +85,43 @@ def _die_with_parent() -> None:
     # A worker killed with SIGKILL must not leave its training processes running on the GPU.
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# setpriv (util-linux) sets the same parent-death signal and execs the command in place.
+# Going through it rather than a preexec_fn lets Python spawn with vfork: forking a big
+# process (the API server, with the in-process executor) copies its page tables, which
+# took 10-30 ms per trial.
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def _found(program: str, path: str | None, cwd: str | None) -> bool:
+    """Whether exec would find `program`, as Popen looks it up (the child's PATH, its cwd)."""
+    if os.sep in program:
+        candidate = Path(cwd or ".") / program
+        return candidate.is_file() and os.access(candidate, os.X_OK)
+    return shutil.which(program, path=path if path is not None else os.defpath) is not None
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: str | None) -> subprocess.Popen[bytes]:
+    """Starts a trial's process: piped output, its own process group (stop signals reach
+    the script's children too) and, on Linux, SIGKILL when the worker dies."""
+    preexec_fn = None
+    if sys.platform.startswith("linux"):
+        if _SETPRIV is not None and _found(argv[0], env.get("PATH"), cwd):
+            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+        else:
+            # Also the path of a command that does not exist: Popen's OSError names it.
+            preexec_fn = _die_with_parent
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        process_group=0,
+        preexec_fn=preexec_fn,
+    )
 
 
 def run_next(
@@ -138,12 +180,19 @@ class TrialRunner:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.log_offset = 0
         self.log_flushed_at = time.monotonic()
+        self.log_pending_since: float | None = None  # when the oldest unsent output came
         self.tail: deque[str] = deque(maxlen=30)
         self.points = 0
         # Why we are ending the process (a decision, a timeout, shutdown), once we are.
         self.ending: str | None = None
         self.ending_state = ""
         self.kill_at: float | None = None
+        # (phase, monotonic time) of the trial's end, logged at DEBUG: where the time
+        # between the process's exit and the slot's next trial goes.
+        self.marks: list[tuple[str, float]] = []
+
+    def _mark(self, phase: str) -> None:
+        self.marks.append((phase, time.monotonic()))
 
     # Launch ---------------------------------------------------------------------------
 
@@ -169,17 +218,7 @@ class TrialRunner:
         env.pop("TUNELAB_TOKEN", None)
         if self.trial.get("token"):
             env["TUNELAB_TOKEN"] = str(self.trial["token"])
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.spec.get("working_dir") or None,
-            env=env,
-            # Its own process group: stop signals reach the script's children too.
-            process_group=0,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        return spawn(argv, env, checked_working_dir(self.spec))
 
     def _pump(self, stream: IO[bytes]) -> None:
         try:
@@ -206,7 +245,6 @@ class TrialRunner:
         except OSError as exc:
             reason = f"could not start {self.spec['command'][0]!r}: {exc}"
             self._append_log(f"[tunelab] {reason}\n".encode())
-            self._flush_log(final=True)
             state = self._complete(failed=True, error=reason)
             return TrialOutcome(self.trial_id, state, None, reason, started, time.time())
         try:
@@ -235,16 +273,24 @@ class TrialRunner:
         while True:
             now = time.monotonic()
             wait = min(next_heartbeat - now, self.config.log_flush_s)
+            if self.log_pending_since is not None:
+                wait = min(wait, self._log_due() - now)
             if self.pending_since is not None:
                 wait = min(wait, self.pending_since + self.config.metrics_flush_s - now)
             if self.kill_at is not None:
                 wait = min(wait, self.kill_at - now)
+            item: bytes | None
             if open_streams == 0:
-                wait = min(wait, 0.02)
-            try:
-                item = self.lines.get(timeout=max(0.0, wait))
-            except queue.Empty:
+                # The output has ended, so the exit is moments away: wait on the process
+                # itself (Popen.wait polls from 0.5 ms up) rather than in fixed steps.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.0, min(wait, 0.05)))
                 item = b""
+            else:
+                try:
+                    item = self.lines.get(timeout=max(0.0, wait))
+                except queue.Empty:
+                    item = b""
             if item is None:
                 open_streams -= 1
             elif item:
@@ -272,9 +318,8 @@ class TrialRunner:
             if now >= next_heartbeat and process.poll() is None:
                 self._heartbeat(process)
                 next_heartbeat = time.monotonic() + self.config.heartbeat_s
-            if (
-                now - self.log_flushed_at >= self.config.log_flush_s
-                or len(self.log_buffer) >= self.config.log_chunk_bytes
+            if self.log_pending_since is not None and (
+                now >= self._log_due() or len(self.log_buffer) >= self.config.log_chunk_bytes
             ):
                 self._flush_log()
             if deadline is not None and now >= deadline and self.ending is None:
@@ -285,6 +330,8 @@ class TrialRunner:
                 self._signal(process, signal.SIGKILL)
                 self.kill_at = now + 3600.0
             if process.poll() is not None:
+                if exited_at is None:
+                    self._mark("exited")
                 exited_at = exited_at or time.time()
                 if open_streams == 0:
                     break
@@ -293,12 +340,22 @@ class TrialRunner:
                     self._signal(process, signal.SIGKILL)
                     if time.time() - exited_at > 4.0:
                         break
+        self._mark("streams closed")
         for reader in readers:
             reader.join(timeout=1.0)
         exited_at = exited_at or time.time()
-        self._flush_metrics(process, final=True)
-        self._flush_log(final=True)
+        # More points than one batch go ahead on their own; the last batch and the log's
+        # tail ride with the completion (or are sent on their own when none is sent).
+        self._flush_metrics(process, final=True, keep=self.config.metrics_batch)
         state, reason = self._finish(process.returncode)
+        self._mark("completed")
+        if log.isEnabledFor(logging.DEBUG):
+            first = self.marks[0][1]
+            log.debug(
+                "trial %s end: %s",
+                self.trial_id,
+                ", ".join(f"{phase} +{(t - first) * 1000:.1f} ms" for phase, t in self.marks),
+            )
         return TrialOutcome(
             self.trial_id, state, process.returncode, reason, started, exited_at, self.points
         )
@@ -315,8 +372,10 @@ class TrialRunner:
 
     # API traffic -----------------------------------------------------------------------
 
-    def _flush_metrics(self, process: subprocess.Popen[bytes], final: bool = False) -> None:
-        while self.pending:
+    def _flush_metrics(
+        self, process: subprocess.Popen[bytes] | None, final: bool = False, keep: int = 0
+    ) -> None:
+        while len(self.pending) > keep:
             batch = self.pending[: self.config.metrics_batch]
             del self.pending[: self.config.metrics_batch]
             try:
@@ -325,9 +384,10 @@ class TrialRunner:
                 log.warning("trial %s: metrics rejected: %s", self.trial_id, exc)
                 continue
             self.points += len(batch)
-            if not final:
+            if not final and process is not None:
                 self._on_decision(process, answer)
-        self.pending_since = None
+        if not self.pending:
+            self.pending_since = None
 
     def _heartbeat(self, process: subprocess.Popen[bytes]) -> None:
         try:
@@ -346,22 +406,39 @@ class TrialRunner:
             self._end(process, reason, "paused" if decision == "pause" else "stopped", grace=True)
 
     def _append_log(self, raw: bytes) -> None:
+        if self.log_pending_since is None:
+            self.log_pending_since = time.monotonic()
         self.log_buffer += raw if len(raw) < _LINE_MAX or raw.endswith(b"\n") else raw + b"\n"
 
-    def _flush_log(self, final: bool = False) -> None:
-        self.log_flushed_at = time.monotonic()
+    def _log_due(self) -> float:
+        """When the buffered output is sent: after lingering for more, and at most one
+        chunk per log_flush_s (a chatty script must not cost a request per line)."""
+        assert self.log_pending_since is not None
+        return max(
+            self.log_pending_since + self.config.log_linger_s,
+            self.log_flushed_at + self.config.log_flush_s,
+        )
+
+    def _log_pieces(self, final: bool) -> list[str]:
         # The decoder keeps a UTF-8 character cut between two reads for the next flush;
         # bytes that are no UTF-8 at all become U+FFFD rather than breaking the log.
         text = self.decoder.decode(bytes(self.log_buffer), final=final)
         self.log_buffer.clear()
+        self.log_pending_since = None
         step = max(1, self.config.log_chunk_bytes // 4)  # characters: at most 4 bytes each
-        for begin in range(0, len(text), step):
-            piece = text[begin : begin + step]
-            try:
-                self.client.append_log(self.trial_id, self.log_offset, piece)
-            except ApiError as exc:
-                log.warning("trial %s: log chunk rejected: %s", self.trial_id, exc)
-            self.log_offset += len(piece.encode())
+        return [text[begin : begin + step] for begin in range(0, len(text), step)]
+
+    def _send_log(self, piece: str) -> None:
+        try:
+            self.client.append_log(self.trial_id, self.log_offset, piece)
+        except ApiError as exc:
+            log.warning("trial %s: log chunk rejected: %s", self.trial_id, exc)
+        self.log_offset += len(piece.encode())
+
+    def _flush_log(self, final: bool = False) -> None:
+        self.log_flushed_at = time.monotonic()
+        for piece in self._log_pieces(final):
+            self._send_log(piece)
 
     def _log_end(self) -> int:
         offset = 0
@@ -384,6 +461,34 @@ class TrialRunner:
             return fallback
 
     def _complete(self, failed: bool = False, error: str | None = None) -> str:
+        """Tells the API the trial's end, with the points and output not sent yet."""
+        points = list(self.pending)
+        self.pending.clear()
+        self.pending_since = None
+        pieces = self._log_pieces(final=True)
+        for piece in pieces[:-1]:
+            self._send_log(piece)
+        tail = (self.log_offset, pieces[-1]) if pieces else None
+        if points or tail is not None:
+            try:
+                answer = self.client.complete(
+                    self.trial_id, failed=failed, error=error, points=points, log=tail
+                )
+            except ApiError as exc:
+                # Refused as a whole (no value of the objective, a point it rejects, an
+                # API without these fields): send the parts on their own, then tell again.
+                log.info(
+                    "trial %s: completion refused (%s); sending output apart", self.trial_id, exc
+                )
+                self.pending.extend(points)
+                self._flush_metrics(None, final=True)
+                if tail is not None:
+                    self._send_log(tail[1])
+            else:
+                self.points += len(points)
+                if tail is not None:
+                    self.log_offset += len(tail[1].encode())
+                return str(answer["state"])
         try:
             return str(self.client.complete(self.trial_id, failed=failed, error=error)["state"])
         except ApiError as exc:
@@ -414,7 +519,10 @@ class TrialRunner:
     def _finish(self, returncode: int) -> tuple[str, str]:
         if self.ending_state in ("stopped", "paused", "cancelled"):
             # The server decided (and recorded) this already; a script that caught SIGTERM
-            # and exited 0 must not turn a stopped trial into a completed one.
+            # and exited 0 must not turn a stopped trial into a completed one. No complete
+            # carries the last output here: a paused trial may already run elsewhere.
+            self._flush_metrics(None, final=True)
+            self._flush_log(final=True)
             return self._server_state(self.ending_state), self.ending or ""
         if self.ending_state in ("timeout", "shutdown"):
             reason = self.ending or self.ending_state

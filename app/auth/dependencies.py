@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service
 from app.auth.models import Role, Token
 from app.core.errors import Forbidden, Unauthorized
-from app.db.session import SessionDep
+from app.db.session import Database
 from app.settings import Settings
 
 # Browsers cannot put a header on an EventSource; the dashboard may keep the token in this
@@ -60,12 +60,96 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def authenticate(
+# How long this process trusts its last look at the tokens table: a token created or
+# revoked by the CLI or another API process takes effect within this; one created or
+# revoked over this server's API at once (the endpoints call `forget_cached_tokens`).
+TOKEN_CACHE_TTL_S = 1.0
+# Bound on remembered tokens; past it the cache starts afresh.
+TOKEN_CACHE_SIZE = 10_000
+
+
+class TokenCache:
+    """This process's recent answers from the tokens table, so that a request (a metrics
+    report every few milliseconds, say) needs no query to be authenticated."""
+
+    def __init__(self, ttl_s: float = TOKEN_CACHE_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._tokens: dict[str, tuple[float, Token]] = {}
+        self._tokens_exist: tuple[float, bool] | None = None
+
+    def token(self, secret_hash: str) -> Token | None:
+        entry = self._tokens.get(secret_hash)
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return None
+        return entry[1]
+
+    def remember_token(self, secret_hash: str, token: Token) -> None:
+        if len(self._tokens) >= TOKEN_CACHE_SIZE:
+            self._tokens = {}
+        self._tokens[secret_hash] = (time.monotonic(), _detached_copy(token))
+
+    def tokens_exist(self) -> bool | None:
+        entry = self._tokens_exist
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return None
+        return entry[1]
+
+    def remember_tokens_exist(self, exist: bool) -> None:
+        self._tokens_exist = (time.monotonic(), exist)
+
+    def clear(self) -> None:
+        self._tokens = {}
+        self._tokens_exist = None
+
+
+def _detached_copy(token: Token) -> Token:
+    """A token bound to no session, safe to hand to requests in any thread."""
+    return Token(
+        id=token.id,
+        name=token.name,
+        role=token.role,
+        prefix=token.prefix,
+        token_hash=token.token_hash,
+        trial_id=token.trial_id,
+        created_at=token.created_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+def token_cache(app: Any) -> TokenCache:
+    cache: TokenCache | None = getattr(app.state, "token_cache", None)
+    if cache is None:
+        cache = app.state.token_cache = TokenCache()
+    return cache
+
+
+def forget_cached_tokens(request: Request) -> None:
+    token_cache(request.app).clear()
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def _lookup(database: Database, settings: Settings, secret: str) -> Token | None:
+    with database.session() as session:
+        return service.resolve(session, settings, secret)
+
+
+def _look_for_tokens(database: Database, settings: Settings) -> bool:
+    with database.session() as session:
+        return service.tokens_required(settings, session)
+
+
+async def authenticate(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Token:
-    """The token the request carries; the anonymous stand-in while tokens are not required."""
+    """The token the request carries; the anonymous stand-in while tokens are not required.
+
+    Async, with the database read in a worker thread only when the cache has no answer:
+    most requests are then authenticated without a thread hop or a query."""
     cached: Token | None = getattr(request.state, "token", None)
     if cached is not None:
         return cached
@@ -76,13 +160,13 @@ def authenticate(
         if secret is None and request.method in _SAFE_METHODS:
             secret = request.cookies.get(COOKIE_NAME)
         if secret:
-            found = service.resolve(session, settings, secret)
+            found = await _resolve(request, settings, secret)
             if found is None:
                 raise Unauthorized(
                     "the token is unknown or revoked", field="authorization", headers=_CHALLENGE
                 )
             token = found
-        elif _tokens_required(request, settings, session):
+        elif await _tokens_required(request, settings):
             raise Unauthorized(
                 "this server requires a token: send `Authorization: Bearer <token>`",
                 field="authorization",
@@ -94,25 +178,33 @@ def authenticate(
 
 CurrentToken = Annotated[Token, Depends(authenticate)]
 
-# How long a loopback server in `auto` mode trusts its last look at the tokens table: a
-# token created by the CLI in another process takes effect within this; one created over
-# this server's API at once (the endpoint forgets the answer).
-TOKENS_EXIST_TTL_S = 1.0
+
+async def _resolve(request: Request, settings: Settings, secret: str) -> Token | None:
+    unstored = service.resolve_unstored(settings, secret)
+    if unstored is not None or not service.may_be_stored(secret):
+        return unstored
+    cache = token_cache(request.app)
+    secret_hash = service.hash_secret(secret)
+    found = cache.token(secret_hash)
+    if found is None:
+        # An unknown secret is looked up every time: remembering misses would let a
+        # stream of made-up tokens fill the cache, and a new token work only later.
+        found = await run_in_threadpool(_lookup, _database(request), settings, secret)
+        if found is not None:
+            cache.remember_token(secret_hash, found)
+    return found
 
 
-def _tokens_required(request: Request, settings: Settings, session: Session) -> bool:
-    if settings.auth != "auto" or settings.admin_token or not service.is_loopback(settings.host):
-        return service.tokens_required(settings, session)
-    now = time.monotonic()
-    cached: tuple[float, bool] | None = getattr(request.app.state, "tokens_exist", None)
-    if cached is None or now - cached[0] > TOKENS_EXIST_TTL_S:
-        cached = (now, service.tokens_required(settings, session))
-        request.app.state.tokens_exist = cached
-    return cached[1]
-
-
-def forget_tokens_exist(request: Request) -> None:
-    request.app.state.tokens_exist = None
+async def _tokens_required(request: Request, settings: Settings) -> bool:
+    decided = service.required_by_settings(settings)
+    if decided is not None:
+        return decided
+    cache = token_cache(request.app)
+    exist = cache.tokens_exist()
+    if exist is None:
+        exist = await run_in_threadpool(_look_for_tokens, _database(request), settings)
+        cache.remember_tokens_exist(exist)
+    return exist
 
 
 def required_role(method: str, path: str) -> Role:
@@ -142,16 +234,15 @@ def route_template(path: str, path_params: dict[str, Any]) -> str:
     return "/".join(segments)
 
 
-def authorize(
+async def authorize(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """App-wide guard: authenticates, then checks the route's role and a trial token's scope."""
     path = route_template(request.scope["path"], request.path_params)
     if path in PUBLIC_ROUTES:
         return
-    token = authenticate(request, session, credentials)
+    token = await authenticate(request, credentials)
     check(token, request.method, path, request.path_params)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from app.auth import service
-from app.auth.dependencies import CurrentToken, forget_tokens_exist
+from app.auth.dependencies import CurrentToken, forget_cached_tokens
 from app.auth.models import Role
 from app.auth.repository import TokenRepository
 from app.auth.schemas import TokenCreate, TokenCreated, TokenList, TokenRead
@@ -26,7 +26,7 @@ def create_token(body: TokenCreate, session: SessionDep, request: Request) -> To
         {**TokenRead.model_validate(token).model_dump(), "token": secret}
     )
     session.commit()
-    forget_tokens_exist(request)
+    forget_cached_tokens(request)
     return read
 
 
@@ -40,5 +40,5 @@ def list_tokens(session: SessionDep, include_revoked: bool = False) -> TokenList
 def revoke_token(token_id: int, session: SessionDep, request: Request) -> Response:
     service.revoke(session, token_id)
     session.commit()
-    forget_tokens_exist(request)
+    forget_cached_tokens(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -34,6 +35,7 @@ def new_secret(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 
 
+@functools.lru_cache(maxsize=64)
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -43,18 +45,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@functools.cache
 def anonymous() -> Token:
-    """The caller of a server that runs without tokens: loopback only, so the local user."""
+    """The caller of a server that runs without tokens: loopback only, so the local user.
+    One shared instance, only ever read: building an ORM object on every request cost
+    as much as the rest of authenticating it."""
     return Token(id=ANONYMOUS_ID, name="anonymous", role=Role.ADMIN, prefix="", token_hash="")
+
+
+def required_by_settings(settings: Settings) -> bool | None:
+    """Whether requests need a token, when the settings alone decide; None when the tokens
+    table does (`auto` on loopback without a bootstrap admin token)."""
+    if settings.auth == "off":
+        return False
+    if settings.auth == "required" or not is_loopback(settings.host) or settings.admin_token:
+        return True
+    return None
 
 
 def tokens_required(settings: Settings, session: Session) -> bool:
     """TUNELAB_AUTH=required or off decide outright; `auto` requires tokens once the server
     listens beyond loopback, a bootstrap admin token is set, or any token was created."""
-    if settings.auth == "off":
-        return False
-    if settings.auth == "required" or not is_loopback(settings.host) or settings.admin_token:
-        return True
+    decided = required_by_settings(settings)
+    if decided is not None:
+        return decided
     return TokenRepository(session).any_active_person_token()
 
 
@@ -70,8 +84,9 @@ def internal_secret() -> str:
     return _internal_secret
 
 
-def resolve(session: Session, settings: Settings, secret: str) -> Token | None:
-    """The active token with this secret, or None."""
+def resolve_unstored(settings: Settings, secret: str) -> Token | None:
+    """The in-process executor's token or the bootstrap admin token, which live in memory
+    and need no query; None for any other secret."""
     if _internal_secret is not None and hmac.compare_digest(
         secret.encode(), _internal_secret.encode()
     ):
@@ -86,7 +101,20 @@ def resolve(session: Session, settings: Settings, secret: str) -> Token | None:
             prefix=secret[:8],
             token_hash="",
         )
-    if not secret.startswith((PERSON_PREFIX, TRIAL_PREFIX)) or len(secret) > 200:
+    return None
+
+
+def may_be_stored(secret: str) -> bool:
+    """Whether the secret has the shape of a token this server minted (else no query)."""
+    return secret.startswith((PERSON_PREFIX, TRIAL_PREFIX)) and len(secret) <= 200
+
+
+def resolve(session: Session, settings: Settings, secret: str) -> Token | None:
+    """The active token with this secret, or None."""
+    unstored = resolve_unstored(settings, secret)
+    if unstored is not None:
+        return unstored
+    if not may_be_stored(secret):
         return None
     return TokenRepository(session).by_hash(hash_secret(secret))
 

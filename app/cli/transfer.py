@@ -1,8 +1,8 @@
 """`tunelab export STUDY -o FILE` and `tunelab import FILE`: move a study between servers.
 
 Straight from and into a database (--database-url, or the embedded default), or through a
-running server's API (--api-url, with TUNELAB_TOKEN); the API refuses bodies over its size
-limit, so big studies go through the database."""
+running server's API (--api-url, with TUNELAB_TOKEN); an import through the API is streamed
+as NDJSON lines, so that a study of any size gets past the API's body size limit."""
 
 from __future__ import annotations
 
@@ -100,8 +100,17 @@ def run_import(args: argparse.Namespace) -> int:
         with open(args.file, encoding="utf-8") as handle:
             document = json.load(handle)
     if args.api_url:
+        from app.transfer.service import document_lines
+
+        # Streamed line by line: a study of any size gets past the API's body size limit,
+        # and the server stores it in one transaction (all of it, or nothing).
+        lines = (f"{line}\n".encode() for line in document_lines(document))
         with _http(args.api_url) as client:
-            response = client.post("/studies/import", json=document)
+            response = client.post(
+                "/studies/import/stream",
+                content=lines,
+                headers={"Content-Type": "application/x-ndjson"},
+            )
             if response.status_code != 201:
                 return _fail(response)
             study_id = response.json()["id"]

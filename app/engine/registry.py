@@ -109,6 +109,14 @@ def validate(
                 raise ConfigError(f"early_stopping.{option}", "must be a number >= 0")
 
 
+def decides_on_results(
+    strategy: Mapping[str, Any], early_stopping: Mapping[str, Any] | None
+) -> bool:
+    """Whether `build` gives a scheduler that may stop or pause a trial on its intermediate
+    results; without one a metrics report needs no strategy at all."""
+    return strategy.get("name") in MULTI_FIDELITY or bool(early_stopping)
+
+
 def build(
     strategy: Mapping[str, Any], early_stopping: Mapping[str, Any] | None, context: StudyContext
 ) -> Strategy:

@@ -5,6 +5,11 @@ Without Redis the hub hands the change to this process's subscribers. With Redis
 change is published on one channel and every API process (this one included) delivers
 what it reads from that channel, so a browser connected to process A sees a metric
 point that a worker reported to process B.
+
+The committing thread is a request's (or the sweeper's), and it still holds its database
+connection: it only puts the change into a bounded outbox. One publisher thread sends the
+outbox to Redis with short timeouts and, while Redis is away (restarting, loading, stuck),
+hands changes to this process's subscribers instead, so no request ever waits on Redis.
 """
 
 from __future__ import annotations
@@ -14,17 +19,26 @@ import contextlib
 import hashlib
 import json
 import logging
+import queue
+import threading
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.core import notify
+from app.core.redis_clients import fail_fast, fail_fast_async
 
 log = logging.getLogger("tunelab.live")
 
 CHANNEL = "tunelab:changes"
 QUEUE_SIZE = 2000
+# Changes waiting for the publisher; beyond this (Redis slow, not down) they go local only.
+OUTBOX_SIZE = 10_000
+# After a failed publish, changes go local only for this long before Redis is tried again,
+# so that a Redis outage costs one timeout per interval, not one per change.
+REDIS_RETRY_S = 1.0
 
 Payload = dict[str, Any]
 
@@ -48,14 +62,18 @@ class Hub:
         self._subscribers: dict[int | None, set[Subscription]] = defaultdict(set)
         self._unsubscribe: Callable[[], None] | None = None
         self._publisher: Any = None
+        self._outbox: queue.Queue[Payload | None] = queue.Queue(OUTBOX_SIZE)
+        self._publisher_thread: threading.Thread | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         if self.redis_url:
-            import redis
-
-            self._publisher = redis.Redis.from_url(self.redis_url, socket_timeout=2)
+            self._publisher = fail_fast(self.redis_url)
+            self._publisher_thread = threading.Thread(
+                target=self._publish_outbox, name="live-publisher", daemon=True
+            )
+            self._publisher_thread.start()
             ready = asyncio.Event()
             self._reader = asyncio.create_task(self._read_redis(ready))
             # Changes committed before the subscription is live would be lost.
@@ -70,6 +88,10 @@ class Hub:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        if self._publisher_thread is not None:
+            with contextlib.suppress(queue.Full):
+                self._outbox.put(None, timeout=1)
+            await asyncio.to_thread(self._publisher_thread.join, 5)
         if self._publisher is not None:
             self._publisher.close()
 
@@ -85,13 +107,36 @@ class Hub:
 
     def _on_change(self, change: notify.Change) -> None:
         payload = {"study_id": change.study_id, "kind": change.kind, "data": change.data}
-        if self._publisher is not None:
+        if self._publisher_thread is not None:
             try:
-                self._publisher.publish(self.channel, json.dumps(payload, default=str))
+                self._outbox.put_nowait(payload)
                 return
-            except Exception:  # Redis down: this process's browsers still get it
-                log.warning("publishing a change to Redis failed", exc_info=True)
+            except queue.Full:  # Redis cannot keep up: this process's browsers still get it
+                pass
         self._deliver_threadsafe(payload)
+
+    def _publish_outbox(self) -> None:
+        """The publisher thread: Redis when it answers, this process's subscribers else."""
+        failing_since: float | None = None
+        retry_at = 0.0
+        while (payload := self._outbox.get()) is not None:
+            if time.monotonic() >= retry_at:
+                try:
+                    self._publisher.publish(self.channel, json.dumps(payload, default=str))
+                except Exception:
+                    if failing_since is None:  # once per outage, not once per change
+                        log.warning("publishing changes to Redis failed", exc_info=True)
+                        failing_since = time.monotonic()
+                    retry_at = time.monotonic() + REDIS_RETRY_S
+                else:
+                    if failing_since is not None:
+                        log.warning(
+                            "publishing to Redis again after %.1f s",
+                            time.monotonic() - failing_since,
+                        )
+                        failing_since = None
+                    continue
+            self._deliver_threadsafe(payload)
 
     def _deliver_threadsafe(self, payload: Payload) -> None:
         loop = self._loop
@@ -119,16 +164,17 @@ class Hub:
                     subscription.overflowed = True
 
     async def _read_redis(self, ready: asyncio.Event) -> None:
-        import redis.asyncio as aioredis
-
         while True:
-            client = aioredis.Redis.from_url(self.redis_url)
+            client = fail_fast_async(self.redis_url)
             try:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(self.channel)
                 ready.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
+                while True:
+                    # A bounded wait rather than `listen()`: each call also runs the
+                    # connection's health check, so a dead connection is found and replaced.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                    if message is None or message.get("type") != "message":
                         continue
                     try:
                         self.deliver(json.loads(message["data"]))

@@ -1,19 +1,26 @@
 """Pure figure builders: plain rows in, `plotly.graph_objects.Figure` out.
 
 They know nothing about the database, so a notebook can feed them its own data.
-Large studies stay fast in the browser: point clouds and curves use WebGL traces,
-finished curves share one trace per state (segments separated by gaps), and only
-running trials get a trace of their own, which the dashboard extends point by point.
+Large studies stay fast in the browser: finished curves share one trace per state
+(segments separated by gaps), only running trials get a trace of their own, which the
+dashboard extends point by point, and figures hold no more marks than a chart can show.
+Lines are SVG (a trace's segments cost little however many there are); markers are SVG
+up to `SVG_POINTS` per figure and WebGL beyond, where each SVG marker, an element of its
+own, costs more than WebGL's drawing in software (a browser without a GPU). Parallel
+coordinates are SVG lines too, as Plotly's parcoords is WebGL only and takes seconds to
+draw without a GPU; it stays available on request for its brushing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from app.plots.repository import Series, TrialRow
@@ -28,8 +35,24 @@ STATE_COLORS = {
     "cancelled": "#64748b",
 }
 SCORED = ("completed", "stopped")
+# States whose curves end early; a marker shows where.
+EARLY_END = ("stopped", "paused", "failed", "cancelled")
 # Contours mark at most this many trials (an even sample; the surface uses them all).
 CONTOUR_POINTS = 1500
+# Marks (markers, or separate line pieces) per figure up to which SVG is drawn; past it,
+# WebGL: in a browser without a GPU, ten thousand SVG markers take about twice as long
+# as the same markers in WebGL, a few thousand about as long.
+SVG_POINTS = 4_000
+# Learning curves of at most this many finished trials (the best half and an even sample
+# of the rest; running trials and the best one always): past it, curves only pile up
+# into one band, and SVG needs one element per curve.
+CURVE_TRIALS = 1500
+
+
+def _scatter(n_marks: int, **trace: Any) -> go.Scatter | go.Scattergl:
+    """A scatter trace, SVG or WebGL by the number of marks of its figure (see the
+    module docstring)."""
+    return go.Scatter(**trace) if n_marks <= SVG_POINTS else go.Scattergl(**trace)
 
 
 def _f(values: Sequence[Any]) -> np.ndarray:
@@ -101,7 +124,8 @@ def history(trials: Sequence[TrialRow], direction: str, metric: str) -> go.Figur
         rows = [t for t in scored if t.state == state]
         if rows:
             fig.add_trace(
-                go.Scattergl(
+                _scatter(
+                    len(scored),
                     x=_f([t.number for t in rows]),
                     y=_f([t.value for t in rows]),
                     mode="markers",
@@ -111,16 +135,20 @@ def history(trials: Sequence[TrialRow], direction: str, metric: str) -> go.Figur
                     hovertemplate="trial #%{x}<br>" + metric + " %{y}<extra></extra>",
                 )
             )
+    # The steps of best-so-far (drawn as a staircase): where it improves, and the last trial.
     best: float | None = None
     xs, ys = [], []
     for t in scored:
         assert t.value is not None
         if best is None or (t.value < best if direction == "minimize" else t.value > best):
             best = t.value
-        xs.append(t.number)
-        ys.append(best)
+            xs.append(t.number)
+            ys.append(best)
+    if xs[-1] != scored[-1].number:
+        xs.append(scored[-1].number)
+        ys.append(ys[-1])
     fig.add_trace(
-        go.Scattergl(
+        go.Scatter(
             x=_f(xs),
             y=_f(ys),
             mode="lines",
@@ -159,15 +187,45 @@ def _segments(rows: Sequence[tuple[int, Series]]) -> tuple[np.ndarray, np.ndarra
     return _f(xs), _f(ys), _f(ids)
 
 
+def curve_trials(
+    trials: Sequence[TrialRow],
+    direction: str,
+    best_trial_id: int | None = None,
+    limit: int | None = None,
+) -> tuple[set[int] | None, str]:
+    """Which trials the learning curves draw (None: all) and a note for the title.
+
+    Past `limit` finished trials: every running trial, the best trial, the best half of
+    the limit by value and an even sample of the others, so the band and its best edge
+    look as they would with every curve."""
+    limit = CURVE_TRIALS if limit is None else limit
+    candidates = [t for t in trials if t.state not in ("running", "queued")]
+    if len(candidates) <= limit:
+        return None, ""
+    kept = {t.id for t in trials if t.state == "running"}
+    if best_trial_id is not None:
+        kept.add(best_trial_id)
+    scored = [t for t in candidates if _finite(t.value)]
+    ranked = sorted(scored, key=lambda t: t.value or 0.0, reverse=direction == "maximize")
+    best = {t.id for t in ranked[: limit // 2]}
+    rest = [t for t in candidates if t.id not in best]
+    sample = {t.id for t in rest[:: math.ceil(len(rest) / (limit - len(best)))]}
+    kept |= best | sample
+    shown = len(best | sample)
+    return kept, f" ({shown} of {len(candidates)} finished: the best {len(best)} and a sample)"
+
+
 def curves(
     trials: Sequence[TrialRow],
     series: Mapping[int, Series],
     metric: str,
     fidelity: Mapping[str, Any] | None = None,
     best_trial_id: int | None = None,
+    note: str = "",
 ) -> go.Figure:
     """Learning curves. Running trials get one trace each and
-    `layout.meta.live` maps trial id -> [trace index, cursor] for incremental appends."""
+    `layout.meta.live` maps trial id -> [trace index, cursor] for incremental appends.
+    `note` (from `curve_trials`) tells in the title when only some trials are drawn."""
     if not series:
         return empty("Learning curves", f"No points of {metric} yet")
     by_id = {t.id: t for t in trials}
@@ -182,10 +240,14 @@ def curves(
             running.append((trial_id, s))
         else:
             groups.setdefault(state, []).append((trial_id, s))
+    # SVG draws one element per curve and one per end marker.
+    ended = sum(len(rows) for state, rows in groups.items() if state in EARLY_END)
+    marks = len(series) + ended
     for state, rows in groups.items():
         xs, ys, ids = _segments(rows)
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                marks,
                 x=xs,
                 y=ys,
                 customdata=ids,
@@ -198,11 +260,12 @@ def curves(
                 + "</extra>",
             )
         )
-        if state in ("stopped", "paused", "failed", "cancelled"):
+        if state in EARLY_END:
             # Mark where each early-ended curve stops.
             ends = [(tid, s.steps[-1], s.values[-1]) for tid, s in rows if s.steps]
             fig.add_trace(
-                go.Scattergl(
+                _scatter(
+                    marks,
                     x=_f([e[1] for e in ends]),
                     y=_f([e[2] for e in ends]),
                     customdata=_f([e[0] for e in ends]),
@@ -218,7 +281,8 @@ def curves(
     if best_trial_id is not None and best_trial_id in series and best_trial_id not in dict(running):
         s = series[best_trial_id]
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                marks,
                 x=_f(s.steps),
                 y=_f(s.values),
                 mode="lines",
@@ -231,7 +295,8 @@ def curves(
         trial = by_id.get(trial_id)
         live[str(trial_id)] = [len(fig.data), s.cursor]
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                marks,
                 x=_f(s.steps),
                 y=_f(s.values),
                 customdata=_f([trial_id] * len(s.steps)),
@@ -245,7 +310,7 @@ def curves(
         fig.add_vline(x=level, line_dash="dot", line_color="#9ca3af", opacity=0.8)
     return _layout(
         fig,
-        "Learning curves",
+        "Learning curves" + note,
         xaxis_title="step",
         yaxis_title=metric,
         meta={"live": live, "metric": metric},
@@ -268,38 +333,206 @@ def _thin(scored: list[TrialRow], limit: int, direction: str) -> tuple[list[Tria
 # Parallel coordinates and slices draw one line or marker per trial; past these counts
 # they only get slower to draw, not more readable.
 PARALLEL_TRIALS = 2000
-SLICE_TRIALS = 4000
+SLICE_TRIALS = 2000
 
 
 def parallel(
-    trials: Sequence[TrialRow], space: Mapping[str, Any], metric: str, direction: str = "minimize"
+    trials: Sequence[TrialRow],
+    space: Mapping[str, Any],
+    metric: str,
+    direction: str = "minimize",
+    brush: bool = False,
 ) -> go.Figure:
+    """Parallel coordinates: one line per finished trial across every parameter and the
+    objective, coloured by the objective.
+
+    By default the lines are SVG paths (one per colour band), which any browser draws in
+    a fraction of a second. `brush=True` gives Plotly's parcoords instead, whose axes can
+    be dragged to filter lines; it is always WebGL and takes seconds to draw without a GPU.
+    """
     scored, note = _thin(_scored(trials), PARALLEL_TRIALS, direction)
     names = [n for n, spec in space.items() if spec.get("type") != "fixed"]
     if not scored or not names:
         return empty("Parallel coordinates", "No finished trials yet")
-    dims = []
-    for name in names:
-        spec = space[name]
-        raw = [t.params.get(name) for t in scored]
-        values, axis = _numeric_axis(spec, raw)
-        label = name
-        if not axis and _is_log(spec):
-            values = [
-                math.log10(v) if isinstance(v, int | float) and v > 0 else None for v in values
-            ]
-            label = f"log10({name})"
-        dims.append({"label": label, "values": _f(values), **axis})
+    axes = [
+        _parallel_axis(name, space[name], [t.params.get(name) for t in scored]) for name in names
+    ]
     objective = _f([t.value for t in scored])
-    dims.append({"label": metric, "values": objective})
-    fig = go.Figure(
-        go.Parcoords(
-            dimensions=dims,
-            line={"color": objective, "colorscale": "Viridis", "showscale": True},
+    axes.append(_parallel_axis(metric, {}, objective.tolist()))
+    if brush:
+        fig = go.Figure(
+            go.Parcoords(
+                dimensions=[
+                    {"label": axis.label, "values": axis.values, **axis.plotly_ticks}
+                    for axis in axes
+                ],
+                line={"color": objective, "colorscale": "Viridis", "showscale": True},
+            )
+        )
+        fig = _layout(fig, "Parallel coordinates" + note)
+        return fig.update_layout(margin={"t": 100, "l": 60, "r": 60})  # room for axis labels
+    return _parallel_lines(scored, axes, objective, metric, direction, note)
+
+
+@dataclass
+class _ParallelAxis:
+    label: str
+    values: np.ndarray  # the plotted value of each trial (log10 on log axes)
+    low: float
+    high: float
+    ticks: list[tuple[float, str]]  # plotted value, label
+    plotly_ticks: dict[str, Any]  # tickvals/ticktext for parcoords (categories)
+
+    def scaled(self) -> np.ndarray:
+        """Values on 0..1 (0.5 when the axis has a single value)."""
+        if self.high <= self.low:
+            return np.where(np.isnan(self.values), np.nan, 0.5)
+        return (self.values - self.low) / (self.high - self.low)
+
+
+def _parallel_axis(name: str, spec: Mapping[str, Any], raw: list[Any]) -> _ParallelAxis:
+    values, categories = _numeric_axis(spec, raw)
+    if categories:
+        column = _f(values)
+        ticks = list(zip(categories["tickvals"], categories["ticktext"], strict=True))
+        return _ParallelAxis(name, column, 0.0, float(len(ticks) - 1), ticks, categories)
+    log = _is_log(spec)
+    column = _f([v if isinstance(v, int | float) else None for v in values])
+    if log:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            column = np.where(column > 0, np.log10(column), np.nan).astype(np.float32)
+    finite = column[np.isfinite(column)]
+    if not finite.size:
+        return _ParallelAxis(name, column, 0.0, 1.0, [], {})
+    low, high = float(finite.min()), float(finite.max())
+    if log:
+        label = f"log10({name})"
+        first, last = math.ceil(low), math.floor(high)
+        step = max(1, math.ceil((last - first + 1) / 6))
+        ticks = [(float(e), f"1e{e}") for e in range(first, last + 1, step)]
+        ticks = ticks or [(low, f"{10**low:.3g}"), (high, f"{10**high:.3g}")]
+        return _ParallelAxis(label, column, low, high, ticks, {})
+    stops = np.linspace(low, high, 5 if high > low else 1)
+    if spec.get("type") == "int":
+        stops = np.unique(np.round(stops))
+    ticks = [(float(v), f"{v:.4g}") for v in stops]
+    return _ParallelAxis(name, column, low, high, ticks, {})
+
+
+# Colour bands of the SVG parallel coordinates: one path each, so the browser draws a
+# dozen elements however many trials there are.
+PARALLEL_BANDS = 12
+
+
+def _parallel_lines(
+    scored: list[TrialRow],
+    axes: list[_ParallelAxis],
+    objective: np.ndarray,
+    metric: str,
+    direction: str,
+    note: str,
+) -> go.Figure:
+    n_axes = len(axes)
+    ys = np.column_stack([axis.scaled() for axis in axes])  # trials x axes
+    ids = _f([t.id for t in scored])
+    low, high = float(np.nanmin(objective)), float(np.nanmax(objective))
+    span = high - low or 1.0
+    band = np.minimum(((objective - low) / span * PARALLEL_BANDS).astype(int), PARALLEL_BANDS - 1)
+    colors = sample_colorscale(
+        "Viridis", [(b + 0.5) / PARALLEL_BANDS for b in range(PARALLEL_BANDS)]
+    )
+    fig = go.Figure()
+    # The best band is drawn last, on top of the rest.
+    order = range(PARALLEL_BANDS - 1, -1, -1) if direction == "minimize" else range(PARALLEL_BANDS)
+    # Each trial is a polyline over the axes and a gap (NaN) before the next one.
+    xs_line = np.append(np.arange(n_axes, dtype=np.float32), np.nan)
+    labels = np.array([f"#{t.number}" for t in scored])
+    for b in order:
+        rows = np.flatnonzero(band == b)
+        if not rows.size:
+            continue
+        ys_band = np.full((rows.size, n_axes + 1), np.nan, dtype=np.float32)
+        ys_band[:, :n_axes] = ys[rows]
+        fig.add_trace(
+            go.Scatter(
+                x=np.tile(xs_line, rows.size),
+                y=ys_band.ravel(),
+                mode="lines",
+                line={"color": colors[b], "width": 1},
+                opacity=0.55,
+                customdata=np.repeat(ids[rows], n_axes + 1),
+                text=np.repeat(labels[rows], n_axes + 1),
+                hovertemplate="trial %{text}<extra></extra>",
+                showlegend=False,
+                connectgaps=False,
+            )
+        )
+    best = int(np.nanargmin(objective) if direction == "minimize" else np.nanargmax(objective))
+    fig.add_trace(
+        go.Scatter(
+            x=list(range(n_axes)),
+            y=ys[best],
+            mode="lines+markers",
+            line={"color": "#dc2626", "width": 3},
+            customdata=[float(ids[best])] * n_axes,
+            hovertemplate=f"best: trial #{scored[best].number}<extra></extra>",
+            name=f"best (#{scored[best].number})",
         )
     )
-    fig = _layout(fig, "Parallel coordinates" + note)
-    return fig.update_layout(margin={"t": 100, "l": 60, "r": 60})  # room for axis labels
+    # The colour scale, on a trace with no visible marks.
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 0],
+            y=[None, None],
+            mode="markers",
+            marker={
+                "color": [low, high],
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": metric}},
+            },
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    # Axes and their ticks are drawn as shapes and annotations: one y axis serves all.
+    shapes, annotations = [], []
+    for i, axis in enumerate(axes):
+        shapes.append(
+            {
+                "type": "line",
+                "x0": i,
+                "x1": i,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#334155", "width": 1},
+            }
+        )
+        annotations.append(
+            {"x": i, "y": 1.02, "text": axis.label, "showarrow": False, "yanchor": "bottom"}
+        )
+        scale = axis.high - axis.low
+        annotations += [
+            {
+                "x": i,
+                "y": (value - axis.low) / scale if scale > 0 else 0.5,
+                "text": label,
+                "showarrow": False,
+                "xanchor": "right",
+                "xshift": -3,
+                "font": {"size": 10, "color": "#334155"},
+                "bgcolor": "rgba(255,255,255,0.75)",
+            }
+            for value, label in axis.ticks
+        ]
+    fig = _layout(fig, "Parallel coordinates" + note, hovermode="closest")
+    return fig.update_layout(
+        shapes=shapes,
+        annotations=annotations,
+        xaxis={"visible": False, "range": [-0.45, n_axes - 0.8]},
+        yaxis={"visible": False, "range": [-0.04, 1.1]},
+        margin={"l": 70, "r": 20, "t": 70, "b": 20},
+    )
 
 
 def slices(
@@ -327,7 +560,8 @@ def slices(
         values, axis = _numeric_axis(spec, [t.params.get(name) for t in scored])
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                len(scored) * len(names),
                 x=_f(values),
                 y=ys,
                 mode="markers",
@@ -384,7 +618,8 @@ def contour(
             )
         )
     fig.add_trace(
-        go.Scattergl(
+        _scatter(
+            len(xs),
             x=_f(xs),
             y=_f(ys),
             mode="markers",
@@ -498,37 +733,67 @@ def rungs(trials: Sequence[TrialRow], fidelity: Mapping[str, Any] | None, metric
     return _layout(fig, "Rungs")
 
 
+def _merge_spans(
+    spans: list[tuple[str, float, float, int]],
+) -> list[tuple[str, float, float, int, int]]:
+    """(worker, start, end, trial id) -> (worker, start, end, first trial id, count): spans
+    of one worker that overlap or touch become one. Same colour, same row: the picture is
+    the same at any zoom, with one SVG element instead of one per trial."""
+    merged: list[tuple[str, float, float, int, int]] = []
+    for worker, start, end, trial_id in sorted(spans):
+        if merged and merged[-1][0] == worker and start <= merged[-1][2]:
+            w, first_start, last_end, first_id, count = merged[-1]
+            merged[-1] = (w, first_start, max(last_end, end), first_id, count + 1)
+        else:
+            merged.append((worker, start, end, trial_id, 1))
+    return merged
+
+
 def timeline(trials: Sequence[TrialRow]) -> go.Figure:
     started = [t for t in trials if t.started_at is not None]
     if not started:
         return empty("Worker timeline", "No trial has started yet")
     from app.db.types import utcnow
 
-    now = utcnow()
-    fig = go.Figure()
+    now_ms = utcnow().timestamp() * 1000
     workers = sorted({t.worker or "unassigned" for t in started})
+    pieces: dict[str, list[tuple[str, float, float, int, int]]] = {}
     for state in STATE_COLORS:
-        rows = [t for t in started if t.state == state]
-        if not rows:
-            continue
+        spans = [
+            (
+                t.worker or "unassigned",
+                t.started_at.timestamp() * 1000,
+                t.finished_at.timestamp() * 1000 if t.finished_at else now_ms,
+                t.id,
+            )
+            for t in started
+            if t.state == state and t.started_at is not None
+        ]
+        if spans:
+            pieces[state] = _merge_spans(spans)
+    fig = go.Figure()
+    for state, merged in pieces.items():
         xs: list[Any] = []
         ys: list[Any] = []
         ids: list[Any] = []
-        for t in rows:
-            assert t.started_at is not None
-            worker = t.worker or "unassigned"
-            xs += [t.started_at.timestamp() * 1000, (t.finished_at or now).timestamp() * 1000, None]
+        more: list[str] = []
+        for worker, start, end, first_id, count in merged:
+            xs += [start, end, None]
             ys += [worker, worker, None]
-            ids += [t.id, t.id, None]
+            ids += [first_id, first_id, None]
+            note = f" and {count - 1} more, overlapping" if count > 1 else ""
+            more += [note, note, ""]
+        # Always SVG: the bars of a state are one path, cheap however many there are.
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=np.asarray(xs, dtype=float),
                 y=_o(ys),
                 customdata=_f(ids),
+                text=_o(more),
                 mode="lines",
                 name=state,
                 line={"color": STATE_COLORS[state], "width": 10},
-                hovertemplate="trial id %{customdata}<extra>" + state + "</extra>",
+                hovertemplate="trial id %{customdata}%{text}<extra>" + state + "</extra>",
             )
         )
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=workers)
@@ -548,11 +813,13 @@ def trial_curves(series: Mapping[str, Series], cursor: int) -> go.Figure:
     rows = math.ceil(len(names) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, vertical_spacing=0.5 / rows)
     traces: dict[str, int] = {}
+    marks = sum(len(series[name].steps) for name in names)
     for i, name in enumerate(names):
         s = series[name]
         traces[name] = i
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                marks,
                 x=_f(s.steps),
                 y=_f(s.values),
                 mode="lines+markers",

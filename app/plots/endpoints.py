@@ -38,10 +38,19 @@ def study_plot(
     ] = None,
     x: Annotated[str | None, Query(description="contour: parameter on x")] = None,
     y: Annotated[str | None, Query(description="contour: parameter on y")] = None,
+    brush: Annotated[
+        bool,
+        Query(
+            description="parallel: Plotly's parcoords, whose axes filter the lines by "
+            "dragging (always WebGL), instead of SVG lines"
+        ),
+    ] = False,
 ) -> Response:
     """A figure of the study (`plotly.io.from_json` reads it). Long curves are decimated."""
     study = studies.get_study(session, study_id)
     options = {k: v for k, v in {"metric": metric, "x": x, "y": y}.items() if v}
+    if brush:
+        options["brush"] = "true"
     return _json(figure_json(service.figure(session, study, kind, options)))
 
 

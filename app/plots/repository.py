@@ -88,8 +88,11 @@ class PlotRepository:
             .order_by(inner.c.trial_id, inner.c.name, inner.c.step)
         )
 
-    def study_curves(self, study_id: int, metric: str, per_trial: int) -> dict[int, Series]:
-        """Every trial's curve of `metric`, thinned to about `per_trial` points.
+    def study_curves(
+        self, study_id: int, metric: str, per_trial: int, trial_ids: set[int] | None = None
+    ) -> dict[int, Series]:
+        """Every trial's curve of `metric` (or only those of `trial_ids`), thinned to
+        about `per_trial` points.
 
         A window function per trial costs a sort of every point of the study; instead
         integral steps are kept on a common stride (from the longest curve), with each
@@ -105,6 +108,8 @@ class PlotRepository:
             .where(Trial.study_id == study_id, MetricPoint.name == metric)
             .order_by(MetricPoint.trial_id, MetricPoint.step)
         )
+        if trial_ids is not None:
+            stmt = stmt.where(MetricPoint.trial_id.in_(sorted(trial_ids)))
         if stride > 1:
             stmt = stmt.where(
                 or_(

@@ -36,12 +36,14 @@ def _curves(
 ) -> go.Figure:
     repo = PlotRepository(session)
     metric = opts.get("metric") or study.metric
-    series = repo.study_curves(study.id, metric, _per_trial(len(trials)))
+    shown, note = builders.curve_trials(trials, study.direction, study.best_trial_id)
+    per_trial = _per_trial(len(trials) if shown is None else len(shown))
+    series = repo.study_curves(study.id, metric, per_trial, shown)
     running = [t.id for t in trials if t.state == "running"]
     for trial_id, cursor in repo.cursors(running).items():
         if trial_id in series:
             series[trial_id].cursor = cursor
-    return builders.curves(trials, series, metric, study.fidelity, study.best_trial_id)
+    return builders.curves(trials, series, metric, study.fidelity, study.best_trial_id, note)
 
 
 def _contour(
@@ -76,7 +78,9 @@ Builder = Callable[[Session, Study, list[TrialRow], Mapping[str, str]], go.Figur
 BUILDERS: dict[str, Builder] = {
     "history": lambda s, st, t, o: builders.history(t, st.direction, st.metric),
     "curves": _curves,
-    "parallel": lambda s, st, t, o: builders.parallel(t, st.space, st.metric, st.direction),
+    "parallel": lambda s, st, t, o: builders.parallel(
+        t, st.space, st.metric, st.direction, brush=o.get("brush") == "true"
+    ),
     "slices": lambda s, st, t, o: builders.slices(t, st.space, st.metric, st.direction),
     "contour": _contour,
     "importance": _importance,

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, status
+import anyio.from_thread
+from fastapi import APIRouter, Body, Request, status
 
+from app.core.errors import Invalid
 from app.db.session import SessionDep
 from app.studies import service as studies
 from app.studies.schemas import StudyRead
 from app.transfer import service
 
 router = APIRouter(tags=["transfer"])
+
+# The one path whose body may exceed TUNELAB_MAX_BODY_BYTES (app/core/limits.py).
+IMPORT_STREAM_PATH = "/api/v1/studies/import/stream"
 
 
 @router.get("/studies/{study_id}/export")
@@ -21,8 +27,60 @@ def export_study(study_id: int, session: SessionDep) -> dict[str, Any]:
 @router.post("/studies/import", status_code=status.HTTP_201_CREATED)
 def import_study(document: Annotated[dict[str, Any], Body()], session: SessionDep) -> StudyRead:
     """Creates a study from an export, with new ids. Bodies over the server's size limit
-    are refused: move big studies with `tunelab import --database-url`."""
+    are refused: send big studies to `POST /studies/import/stream` (`tunelab import` does)."""
     study = service.import_study(session, document)
     read = studies.read_study(session, study)
     session.commit()
     return read
+
+
+@router.post(
+    "/studies/import/stream",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                # One JSON object per line; an array of objects is the nearest schema.
+                "application/x-ndjson": {"schema": {"type": "array", "items": {"type": "object"}}}
+            },
+        }
+    },
+)
+def import_study_stream(request: Request, session: SessionDep) -> StudyRead:
+    """Creates a study from an export sent as NDJSON lines (a header, then trials, their
+    metric points and logs, events, and an `end` line with the counts), for studies of any
+    size: the body may reach TUNELAB_MAX_IMPORT_BYTES, each line TUNELAB_MAX_BODY_BYTES.
+    One transaction: a stream refused or cut short leaves nothing behind."""
+    max_line = int(request.app.state.settings.max_body_bytes)
+    study = service.import_lines(session, _body_lines(request, max_line))
+    read = studies.read_study(session, study)
+    session.commit()
+    return read
+
+
+def _body_lines(request: Request, max_line: int) -> Iterator[bytes]:
+    """The request body's lines, read as they arrive. The endpoint runs in a worker thread;
+    each chunk is awaited on the event loop."""
+    chunks = request.stream()
+
+    async def next_chunk() -> bytes:
+        return await anext(chunks)
+
+    pending = bytearray()
+    scanned = 0  # bytes of `pending` known to hold no newline
+    while True:
+        try:
+            chunk = anyio.from_thread.run(next_chunk)
+        except StopAsyncIteration:
+            break
+        pending += chunk
+        while (end := pending.find(b"\n", scanned)) >= 0:
+            yield bytes(pending[:end])
+            del pending[: end + 1]
+            scanned = 0
+        scanned = len(pending)
+        if scanned > max_line:
+            raise Invalid(f"a line is longer than {max_line} bytes", field="body")
+    if pending:
+        yield bytes(pending)

@@ -7,7 +7,9 @@ as in the API; datetimes as ISO 8601."""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -124,75 +126,111 @@ def export_study(session: Session, study_id: int) -> dict[str, Any]:
 
 def import_study(session: Session, document: Any) -> Study:
     """Creates the study of an exported document, with new ids; returns it (flushed)."""
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    if not isinstance(document, dict):
         raise Invalid(f"not a {FORMAT} document", field="format")
-    if document.get("version") != VERSION:
-        raise Invalid(
-            f"version {document.get('version')!r}; this server reads {VERSION}", "version"
-        )
     raw_trials = document.get("trials") or []
     raw_events = document.get("events") or []
     if not isinstance(raw_trials, list) or not isinstance(raw_events, list):
         raise Invalid("trials and events must be lists", field="trials")
-
-    fields = _load(Study, document.get("study"), "study")
-    _check_study(fields)
-    study = Study(**fields)
-    StudyRepository(session).add(study)
-
-    ids: dict[int, int] = {}
+    importer = StudyImporter(session, document)
     for index, raw in enumerate(raw_trials):
-        where = f"trials.{index}"
-        trial = Trial(study_id=study.id, **_load(Trial, raw, where))
-        if trial.number in ids:
+        importer.add_trial(raw, f"trials.{index}")
+    importer.add_events(raw_events, "events")
+    return importer.finish()
+
+
+class StudyImporter:
+    """Builds an imported study piece by piece inside the caller's transaction: the study,
+    then each trial followed by its metric points and log chunks, then the events; `finish`
+    links the best trial. `where` arguments name the part of the input for errors."""
+
+    def __init__(self, session: Session, header: Any, where: str = "") -> None:
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise Invalid(f"not a {FORMAT} document", field=f"{where}format")
+        if header.get("version") != VERSION:
+            raise Invalid(
+                f"version {header.get('version')!r}; this server reads {VERSION}",
+                f"{where}version",
+            )
+        fields = _load(Study, header.get("study"), f"{where}study")
+        _check_study(fields, f"{where}study")
+        self.session = session
+        self.study = Study(**fields)
+        StudyRepository(session).add(self.study)
+        self.best_number = header["study"].get("best_trial_number")
+        self.ids: dict[int, int] = {}  # trial number -> new id
+        self.counts = {"trials": 0, "metrics": 0, "logs": 0, "events": 0}
+
+    def trial_id(self, number: Any, where: str) -> int:
+        if number not in self.ids:
+            raise Invalid(f"no trial number {number!r} before this", field=where)
+        return self.ids[number]
+
+    def add_trial(self, raw: Any, where: str) -> None:
+        """A trial; metric points and logs it carries (`metrics`, `logs`) come with it."""
+        trial = Trial(study_id=self.study.id, **_load(Trial, raw, where))
+        if trial.number in self.ids:
             raise Invalid(f"trial number {trial.number} appears twice", field=f"{where}.number")
-        session.add(trial)
-        session.flush()
-        ids[trial.number] = trial.id
-        _insert(
-            session,
-            MetricPoint,
-            [
-                {"trial_id": trial.id, **_load(MetricPoint, p, f"{where}.metrics.{n}")}
-                for n, p in enumerate(raw.get("metrics") or [])
-            ],
-        )
-        _insert(
-            session,
-            TrialLog,
-            [
-                {"trial_id": trial.id, **_load(TrialLog, chunk, f"{where}.logs.{n}")}
-                for n, chunk in enumerate(raw.get("logs") or [])
-            ],
-        )
+        self.session.add(trial)
+        self.session.flush()
+        self.ids[trial.number] = trial.id
+        self.counts["trials"] += 1
+        self.add_metrics(trial.number, raw.get("metrics") or [], f"{where}.metrics")
+        self.add_logs(trial.number, raw.get("logs") or [], f"{where}.logs")
 
-    best = (document.get("study") or {}).get("best_trial_number")
-    if best is not None:
-        # A Core update naming updated_at, so that the model's onupdate keeps the source's.
-        session.execute(
-            update(Study)
-            .where(Study.id == study.id)
-            .values(best_trial_id=ids.get(best), updated_at=study.updated_at)
-        )
-        set_committed_value(study, "best_trial_id", ids.get(best))
-    rows = []
-    for index, raw in enumerate(raw_events):
-        number = raw.get("trial_number") if isinstance(raw, dict) else None
-        if number is not None and number not in ids:
-            raise Invalid(f"no trial number {number}", field=f"events.{index}.trial_number")
-        rows.append(
-            {
-                "study_id": study.id,
-                "trial_id": ids[number] if number is not None else None,
-                **_load(Event, raw, f"events.{index}"),
-            }
-        )
-    _insert(session, Event, rows)
-    session.flush()
-    return study
+    def add_metrics(self, number: Any, raw: Any, where: str) -> None:
+        self._add_rows(MetricPoint, number, raw, where, "metrics")
+
+    def add_logs(self, number: Any, raw: Any, where: str) -> None:
+        self._add_rows(TrialLog, number, raw, where, "logs")
+
+    def _add_rows(self, model: type[Base], number: Any, raw: Any, where: str, counter: str) -> None:
+        if not isinstance(raw, list):
+            raise Invalid("must be a list", field=where)
+        trial_id = self.ids[number]
+        rows = [
+            {"trial_id": trial_id, **_load(model, r, f"{where}.{n}")} for n, r in enumerate(raw)
+        ]
+        _insert(self.session, model, rows)
+        self.counts[counter] += len(rows)
+
+    def add_events(self, raw: Any, where: str) -> None:
+        """Events name their trial by `trial_number`; that trial must come before them."""
+        if not isinstance(raw, list):
+            raise Invalid("must be a list", field=where)
+        rows = []
+        for index, event in enumerate(raw):
+            number = event.get("trial_number") if isinstance(event, dict) else None
+            trial_id = (
+                self.trial_id(number, f"{where}.{index}.trial_number")
+                if number is not None
+                else None
+            )
+            rows.append(
+                {
+                    "study_id": self.study.id,
+                    "trial_id": trial_id,
+                    **_load(Event, event, f"{where}.{index}"),
+                }
+            )
+        _insert(self.session, Event, rows)
+        self.counts["events"] += len(rows)
+
+    def finish(self) -> Study:
+        if self.best_number is not None:
+            best_id = self.ids.get(self.best_number)
+            # A Core update naming updated_at, so that the model's onupdate keeps the source's.
+            self.session.execute(
+                update(Study)
+                .where(Study.id == self.study.id)
+                .values(best_trial_id=best_id, updated_at=self.study.updated_at)
+            )
+            set_committed_value(self.study, "best_trial_id", best_id)
+        self.session.flush()
+        return self.study
 
 
-def _check_study(fields: dict[str, Any]) -> None:
+def _check_study(fields: dict[str, Any], where: str) -> None:
     """An import passes the checks a created study passes: its space parses, and its
     execution spec keeps to argv lists, allowed environment names and working roots."""
     from pydantic import ValidationError
@@ -200,16 +238,99 @@ def _check_study(fields: dict[str, Any]) -> None:
     from app.engine.space import SearchSpace
     from app.studies.schemas import ExecutionSpec
 
-    SearchSpace.from_dict(fields.get("space") or {}, "study.space")
+    SearchSpace.from_dict(fields.get("space") or {}, f"{where}.space")
     if fields.get("execution") is not None:
         try:
             ExecutionSpec.model_validate(fields["execution"])
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise Invalid(str(first["msg"]), field=f"study.execution.{where}") from exc
+            at = ".".join(str(part) for part in first["loc"])
+            raise Invalid(str(first["msg"]), field=f"{where}.execution.{at}") from exc
 
 
 def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _CHUNK):
         session.execute(insert(model), rows[start : start + _CHUNK])
+
+
+# Metric points or events per line of a stream: a line stays far below the body limit.
+STREAM_ITEMS = 5000
+_LINE_KINDS = ("trial", "metrics", "logs", "events", "end")
+
+
+def document_lines(document: dict[str, Any], items_per_line: int = STREAM_ITEMS) -> Iterator[str]:
+    """An export as NDJSON lines for `POST /studies/import/stream`: the header (format,
+    version, study), each trial followed by its metric points and log chunks, the events,
+    and last an `end` line with the counts, without which the import is refused."""
+    yield _line({k: v for k, v in document.items() if k not in ("trials", "events")})
+    counts = {"trials": 0, "metrics": 0, "logs": 0, "events": 0}
+    for trial in document.get("trials") or []:
+        yield _line({"trial": {k: v for k, v in trial.items() if k not in ("metrics", "logs")}})
+        number = trial.get("number")
+        points = trial.get("metrics") or []
+        for start in range(0, len(points), items_per_line):
+            chunk = points[start : start + items_per_line]
+            yield _line({"metrics": {"trial_number": number, "items": chunk}})
+        # One log chunk per line: a chunk is at most what one log request could carry.
+        for log in trial.get("logs") or []:
+            yield _line({"logs": {"trial_number": number, "items": [log]}})
+        counts["trials"] += 1
+        counts["metrics"] += len(points)
+        counts["logs"] += len(trial.get("logs") or [])
+    events = document.get("events") or []
+    for start in range(0, len(events), items_per_line):
+        yield _line({"events": events[start : start + items_per_line]})
+    counts["events"] = len(events)
+    yield _line({"end": counts})
+
+
+def _line(item: Any) -> str:
+    return json.dumps(item, allow_nan=False, separators=(",", ":"))
+
+
+def import_lines(session: Session, lines: Iterable[bytes]) -> Study:
+    """Creates the study of an NDJSON stream (see `document_lines`), line by line, so that
+    memory stays bounded by one line. The caller commits only if this returns: a stream
+    cut short, or refused at any line, leaves nothing behind. Errors name `lines.N...`."""
+    importer: StudyImporter | None = None
+    ended = False
+    for number, raw in enumerate(lines, start=1):
+        where = f"lines.{number}"
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError as exc:
+            raise Invalid("is not a JSON line", field=where) from exc
+        if importer is None:
+            importer = StudyImporter(session, item, f"{where}.")
+            continue
+        if ended:
+            raise Invalid("comes after the end line", field=where)
+        if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in _LINE_KINDS:
+            raise Invalid(f"must be an object with one key of {', '.join(_LINE_KINDS)}", where)
+        kind, body = next(iter(item.items()))
+        where = f"{where}.{kind}"
+        if kind == "trial":
+            importer.add_trial(body, where)
+        elif kind in ("metrics", "logs"):
+            if not isinstance(body, dict):
+                raise Invalid("must be an object with trial_number and items", field=where)
+            trial_number = body.get("trial_number")
+            importer.trial_id(trial_number, f"{where}.trial_number")
+            add = importer.add_metrics if kind == "metrics" else importer.add_logs
+            add(trial_number, body.get("items"), f"{where}.items")
+        elif kind == "events":
+            importer.add_events(body, where)
+        else:
+            if body != importer.counts:
+                raise Invalid(
+                    f"says {body}, but the stream held {importer.counts}: lines are missing",
+                    field=where,
+                )
+            ended = True
+    if importer is None:
+        raise Invalid("the stream is empty", field="body")
+    if not ended:
+        raise Invalid("the stream ended before its end line (cut short?)", field="body")
+    return importer.finish()

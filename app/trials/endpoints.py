@@ -99,6 +99,8 @@ def get_trial(trial_id: int, session: SessionDep) -> TrialRead:
 
 @router.post("/trials/{trial_id}/complete")
 def complete(trial_id: int, body: TrialComplete, session: SessionDep) -> TrialRead:
+    """Tell the trial's result. `metrics` and `log` store a runner's last points and
+    console chunk in the same transaction, before the value is taken from the points."""
     trial = service.complete(session, trial_id, body)
     read = TrialRead.model_validate(trial)
     session.commit()
@@ -145,11 +147,7 @@ def trial_events(
 @router.post("/trials/{trial_id}/logs", status_code=status.HTTP_204_NO_CONTENT)
 def append_log(trial_id: int, body: LogChunkIn, session: SessionDep) -> Response:
     """Append console output; re-sending a chunk at the same offset changes nothing."""
-    trial = service.get_trial(session, trial_id)
-    TrialRepository(session).append_log(trial.id, body.offset, body.text)
-    from app.core.notify import notify
-
-    notify(session, trial.study_id, "log", {"trial_id": trial.id, "offset": body.offset})
+    service.append_log(session, trial_id, body.offset, body.text)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -58,20 +58,31 @@ class TrialList(Schema):
     next_cursor: str | None
 
 
+class LogChunkIn(InputSchema):
+    offset: int = Field(ge=0)
+    text: str = Field(max_length=1_000_000)
+
+
 class TrialComplete(InputSchema):
     state: Literal["completed", "failed"] = "completed"
     value: float | None = None
     error: str | None = Field(default=None, max_length=100_000)
+    # A runner's last points and console output ride along with the completion, so the
+    # end of a trial costs one round trip. Stored first, exactly as the metrics and logs
+    # endpoints store them (idempotent), so `value` may come from these points.
+    metrics: list[MetricPointIn] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Last metric points, stored as POST /trials/{id}/metrics would.",
+    )
+    log: LogChunkIn | None = Field(
+        default=None, description="Last console chunk, stored as POST /trials/{id}/logs would."
+    )
 
 
 class DecisionRead(Schema):
     decision: Action
     reason: str = ""
-
-
-class LogChunkIn(InputSchema):
-    offset: int = Field(ge=0)
-    text: str = Field(max_length=1_000_000)
 
 
 class LogRead(Schema):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import Conflict, Gone, Invalid, TrialNotFound
 from app.core.notify import notify
 from app.db.types import utcnow
+from app.engine import registry
 from app.engine.base import (
     FINISHED_STATES,
     Action,
@@ -267,45 +268,45 @@ def _aggregate(session: Session, study: Study, trial: Trial) -> float | None:
     return series[-1][1]
 
 
-def _closed_decision(trial: Trial, study: Study) -> Decision:
+def _closed_decision(trial_state: str, study_state: str, study_state_reason: str) -> Decision:
     """What a client hears when it reports on a trial that no longer runs."""
-    if trial.state == TrialState.PAUSED:
+    if trial_state == TrialState.PAUSED:
         return Decision(Action.PAUSE, "the trial is paused")
-    if StudyState(study.state).is_finished:
-        return Decision(Action.STOP, f"the study is {study.state}: {study.state_reason}")
-    return Decision(Action.STOP, f"the trial is {trial.state}")
+    if StudyState(study_state).is_finished:
+        return Decision(Action.STOP, f"the study is {study_state}: {study_state_reason}")
+    return Decision(Action.STOP, f"the trial is {trial_state}")
 
 
 def report_metrics(
     session: Session, trial_id: int, points: Sequence[MetricPointIn], actor: str = "api"
 ) -> Decision:
-    trial = get_trial(session, trial_id)
     rows = [(p.name, p.step, p.value) for p in points]
-    MetricRepository(session).insert_points(trial.id, rows)
-    study = studies.get_study(session, trial.study_id)
+    # One statement stores the points and refreshes a running trial's heartbeat and
+    # last_step; most reports end there, with no ORM object loaded.
+    reported = MetricRepository(session).report(trial_id, rows, utcnow())
+    if reported is None:
+        raise TrialNotFound(trial_id)
     if rows:
-        notify(session, study.id, "metrics", {"trial_id": trial.id, "count": len(rows)})
-    if trial.state != TrialState.RUNNING:
-        return _closed_decision(trial, study)
-    trial.heartbeat_at = utcnow()
-    objective_steps = [step for name, step, _ in rows if name == study.metric]
-    if objective_steps:
-        trial.last_step = max(
-            objective_steps + ([trial.last_step] if trial.last_step is not None else [])
+        notify(session, reported.study_id, "metrics", {"trial_id": trial_id, "count": len(rows)})
+    if reported.trial_state != TrialState.RUNNING:
+        return _closed_decision(
+            reported.trial_state, reported.study_state, reported.study_state_reason
         )
-    if not objective_steps or study.state != StudyState.RUNNING:
+    if (
+        reported.objective_step is None
+        or reported.study_state != StudyState.RUNNING
+        or not registry.decides_on_results(reported.strategy, reported.early_stopping)
+    ):
         return Decision.keep_going()
 
-    strategy = strategy_for(study)
-    if strategy.scheduler.name == "none":
-        return Decision.keep_going()
-    # The locking re-reads below overwrite unflushed attributes (last_step, heartbeat_at).
-    session.flush()
     # Scheduler decisions read other trials' results: serialize them per study.
-    study = studies.get_study_for_update(session, study.id)
-    trial = TrialRepository(session).get_for_update(trial.id) or trial
+    study = studies.get_study_for_update(session, reported.study_id)
+    trial = TrialRepository(session).get_for_update(trial_id)
+    if trial is None:  # pragma: no cover - deleted with its study since the statement above
+        raise TrialNotFound(trial_id)
     if trial.state != TrialState.RUNNING:
-        return _closed_decision(trial, study)
+        return _closed_decision(trial.state, study.state, study.state_reason)
+    strategy = strategy_for(study)
     history = DbHistory(
         session,
         study,
@@ -353,7 +354,21 @@ def apply_decision(
     studies.refresh_state(session, study)
 
 
+def append_log(session: Session, trial_id: int, offset: int, text: str) -> Trial:
+    """Stores a chunk of console output; a chunk re-sent at the same offset changes nothing."""
+    trial = get_trial(session, trial_id)
+    TrialRepository(session).append_log(trial.id, offset, text)
+    notify(session, trial.study_id, "log", {"trial_id": trial.id, "offset": offset})
+    return trial
+
+
 def complete(session: Session, trial_id: int, body: TrialComplete, actor: str = "api") -> Trial:
+    if body.log is not None:
+        append_log(session, trial_id, body.log.offset, body.log.text)
+    if body.metrics:
+        # A stop or pause decided on these points is kept below, as it would be had they
+        # come in their own request just before.
+        report_metrics(session, trial_id, body.metrics, actor)
     trial = get_trial(session, trial_id)
     study = studies.get_study_for_update(session, trial.study_id)
     trial = TrialRepository(session).get_for_update(trial_id) or trial
@@ -411,7 +426,7 @@ def heartbeat(session: Session, trial_id: int) -> Decision:
     trial = get_trial(session, trial_id)
     study = studies.get_study(session, trial.study_id)
     if trial.state != TrialState.RUNNING:
-        return _closed_decision(trial, study)
+        return _closed_decision(trial.state, study.state, study.state_reason)
     trial.heartbeat_at = utcnow()
     return Decision.keep_going()
 

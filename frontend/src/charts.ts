@@ -1,5 +1,18 @@
 // Draws server-built Plotly figures and appends live points to them.
-import Plotly, { type Figure, type PlotElement } from "plotly.js-dist-min";
+import type { Figure, PlotElement } from "plotly.js-dist-min";
+
+// Plotly is most of the dashboard's code (4.7 MB): loaded on its own, while the page's
+// first requests are already on their way, instead of before any of the page runs.
+let plotlyModule: Promise<typeof import("plotly.js-dist-min").default> | null = null;
+export function loadPlotly(): Promise<typeof import("plotly.js-dist-min").default> {
+  plotlyModule ??= import("plotly.js-dist-min").then((m) => m.default);
+  return plotlyModule;
+}
+
+/** Resolves after the browser has painted what was drawn before the call. */
+export function nextPaint(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
 
 const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
@@ -8,6 +21,13 @@ const TYPED: Record<string, { new (buffer: ArrayBuffer): ArrayLike<number> }> = 
   u2: Uint16Array, i4: Int32Array, u4: Uint32Array,
 };
 
+function base64Bytes(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
 /** Plotly.py writes numeric columns as base64 typed arrays ({dtype, bdata, shape});
  * plain arrays keep them extendable and readable by the page's own code. */
 export function decode(value: unknown): unknown {
@@ -15,8 +35,7 @@ export function decode(value: unknown): unknown {
   if (!value || typeof value !== "object") return value;
   const obj = value as Record<string, unknown>;
   if (typeof obj["bdata"] === "string" && typeof obj["dtype"] === "string" && TYPED[obj["dtype"]]) {
-    const bytes = Uint8Array.from(atob(obj["bdata"]), (c) => c.charCodeAt(0));
-    const flat = Array.from(new TYPED[obj["dtype"]]!(bytes.buffer));
+    const flat = Array.from(new TYPED[obj["dtype"]]!(base64Bytes(obj["bdata"]).buffer));
     const shape = String(obj["shape"] ?? "").split(",").map((n) => parseInt(n, 10)).filter((n) => n > 0);
     if (shape.length === 2) {
       const [rows, cols] = shape as [number, number];
@@ -29,8 +48,12 @@ export function decode(value: unknown): unknown {
   return out;
 }
 
+/** Draws (or updates in place) a figure; `data-painted` is set once the browser has
+ * painted it, so the dashboard's timings count the paint, not only Plotly's work. */
 export async function draw(el: HTMLElement, figure: Figure, onTrialClick?: (trialId: number) => void): Promise<void> {
+  const Plotly = await loadPlotly();
   const plot = await Plotly.react(el, decode(figure.data) as unknown[], figure.layout, CONFIG);
+  await nextPaint();
   el.dataset.painted = String(Date.now());
   if (onTrialClick && !el.dataset.clickBound) {
     el.dataset.clickBound = "1";
@@ -43,12 +66,14 @@ export async function draw(el: HTMLElement, figure: Figure, onTrialClick?: (tria
 
 export async function extend(el: HTMLElement, trace: number, xs: number[], ys: number[]): Promise<void> {
   if (!xs.length) return;
+  const Plotly = await loadPlotly();
   await Plotly.extendTraces(el, { x: [xs], y: [ys] }, [trace]);
   el.dataset.extended = String(Date.now());
 }
 
 export function purge(el: HTMLElement): void {
-  Plotly.purge(el);
+  // Nothing was drawn if Plotly has not been requested yet.
+  void plotlyModule?.then((Plotly) => Plotly.purge(el));
 }
 
 export function currentMeta(el: HTMLElement): Record<string, unknown> {

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app.engine.space import SearchSpace
-from tests.api.helpers import API, ask, create_study, get_study, run_trial, tell
+from tests.api.helpers import API, ask, create_study, get_study, report, run_trial, tell
 from tests.fixtures.studies import SEED_SPACE
 
 
@@ -201,6 +201,65 @@ def test_tell_twice_keeps_the_first_verdict(client):
     again = tell(client, trial["id"], value=0.1)
     assert again["value"] == 0.5 and again["state"] == "completed"
     assert get_study(client, study["id"])["best_value"] == 0.5
+
+
+def test_tell_stores_the_last_points_and_log_chunk_sent_with_it(client):
+    study = create_study(client)
+    trial = ask(client, study["id"])
+    report(client, trial["id"], [{"name": "loss", "step": 1, "value": 0.9}])
+    client.post(f"{API}/trials/{trial['id']}/logs", json={"offset": 0, "text": "epoch 1\n"})
+    body = {
+        "metrics": [
+            {"name": "loss", "step": 2, "value": 0.4},
+            {"name": "acc", "step": 2, "value": 1},
+        ],
+        "log": {"offset": 8, "text": "epoch 2\n"},
+    }
+    told = tell(client, trial["id"], **body)
+    # The value is the last step's, from a point that came with the tell itself.
+    assert told["state"] == "completed" and told["value"] == 0.4
+    assert get_study(client, study["id"])["best_value"] == 0.4
+    # Sent again (a retried request): nothing is stored twice.
+    tell(client, trial["id"], **body)
+    points = client.get(f"{API}/trials/{trial['id']}/metrics").json()["items"]
+    assert sorted((p["name"], p["step"], p["value"]) for p in points) == [
+        ("acc", 2.0, 1.0),
+        ("loss", 1.0, 0.9),
+        ("loss", 2.0, 0.4),
+    ]
+    log = client.get(f"{API}/trials/{trial['id']}/logs").json()
+    assert log == {"offset": 0, "next_offset": 16, "text": "epoch 1\nepoch 2\n", "complete": True}
+
+
+def test_a_refused_tell_stores_none_of_its_points_or_log(client):
+    study = create_study(client)
+    trial = ask(client, study["id"])
+    response = client.post(
+        f"{API}/trials/{trial['id']}/complete",
+        json={
+            "metrics": [{"name": "acc", "step": 1, "value": 1}],
+            "log": {"offset": 0, "text": "x\n"},
+        },
+    )
+    # No point of the objective, no value: the runner sends them apart and fails the trial.
+    assert response.status_code == 422 and response.json()["field"] == "value"
+    assert client.get(f"{API}/trials/{trial['id']}/metrics").json()["items"] == []
+    assert client.get(f"{API}/trials/{trial['id']}/logs").json()["text"] == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"metrics": [{"name": "", "step": 1, "value": 1}]}, "metrics"),
+        ({"metrics": [{"name": "loss", "step": "Infinity", "value": 1}]}, "metrics"),
+        ({"log": {"offset": -1, "text": "x"}}, "log"),
+    ],
+)
+def test_a_tell_with_bad_points_or_log_is_422_naming_them(client, extra, field):
+    trial = ask(client, create_study(client)["id"])
+    response = client.post(f"{API}/trials/{trial['id']}/complete", json={"value": 1, **extra})
+    assert response.status_code == 422 and response.json()["field"].startswith(field)
+    assert client.get(f"{API}/trials/{trial['id']}").json()["state"] == "running"
 
 
 def test_unknown_trial_and_study_are_404(client):

@@ -194,3 +194,49 @@ def test_empty_batch_is_a_no_op(client):
     trial = ask(client, study["id"])
     assert report(client, trial["id"], [])["decision"] == "continue"
     assert _points(client, trial["id"])["items"] == []
+
+
+def test_metric_names_and_values_are_stored_verbatim(client):
+    # PostgreSQL receives a batch as array literals: quotes, backslashes, commas, braces,
+    # spaces and the word NULL must come back as sent, and every double exactly.
+    study = create_study(client)
+    trial = ask(client, study["id"])
+    names = ['say "hi"', "back\\slash", "a,b", "{x}", "NULL", " padded ", "ünïcode", "tab\there"]
+    values = [5e-324, 1.7976931348623157e308, 0.1 + 0.2, -1e-300, 123456789.12345678, -0.0]
+    batch = [
+        {"name": name, "step": step, "value": values[step % len(values)]}
+        for step, name in enumerate(names)
+    ]
+    report(client, trial["id"], batch)
+    items = _points(client, trial["id"])["items"]
+    assert [(p["name"], p["step"], p["value"]) for p in items] == [
+        (p["name"], p["step"], p["value"]) for p in batch
+    ]
+
+
+def test_report_on_an_unknown_trial_is_404_and_stores_nothing(client):
+    response = client.post(
+        f"{API}/trials/999999/metrics", json=[{"name": "loss", "step": 1, "value": 1.0}]
+    )
+    assert response.status_code == 404 and response.json()["field"] == "trial_id"
+
+
+def test_report_on_a_trial_of_a_stopped_study_answers_stop_with_the_reason(client):
+    study = create_study(client)
+    trial = ask(client, study["id"])
+    stopped = client.patch(f"{API}/studies/{study['id']}", json={"state": "stopped"})
+    assert stopped.status_code == 200, stopped.text
+    decision = report(client, trial["id"], [{"name": "loss", "step": 1, "value": 1.0}])
+    assert decision["decision"] == "stop"
+    assert decision["reason"].startswith("the study is stopped: stopped by")
+    # The points still count: a runner's last batch is never lost.
+    assert len(_points(client, trial["id"])["items"]) == 1
+
+
+def test_report_on_a_finished_trial_leaves_its_last_step(client):
+    study = create_study(client)
+    trial = ask(client, study["id"])
+    report(client, trial["id"], [{"name": "loss", "step": 2, "value": 1.0}])
+    tell(client, trial["id"], value=1.0)
+    report(client, trial["id"], [{"name": "loss", "step": 7, "value": 1.0}])
+    assert client.get(f"{API}/trials/{trial['id']}").json()["last_step"] == 2

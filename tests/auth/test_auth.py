@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
+from app.auth import service
+from app.auth.dependencies import TOKEN_CACHE_TTL_S
+from app.auth.repository import TokenRepository
+from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.auth.conftest import ADMIN_SECRET, Tokens, bearer
@@ -208,3 +213,38 @@ def test_non_loopback_host_requires_tokens(settings: Settings, database, host: s
     settings.host = host
     with TestClient(create_app(settings, database)) as client:
         assert client.get("/api/v1/studies").status_code == 401
+
+
+def test_a_token_is_looked_up_once_then_remembered(auth_client: TestClient, tokens: Tokens) -> None:
+    # A runner reports every few milliseconds: its token must not cost a query each time.
+    engine = auth_client.app.state.database.engine
+    lookups: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if "FROM tokens" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(10):
+            response = auth_client.get("/api/v1/studies", headers=bearer(tokens.member))
+            assert response.status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # One lookup, or another should the requests outlast the cache's lifetime.
+    assert 1 <= len(lookups) <= 2
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_the_ttl(
+    auth_client: TestClient, auth_settings: Settings, tokens: Tokens
+) -> None:
+    member = bearer(tokens.member)
+    assert auth_client.get("/api/v1/studies", headers=member).status_code == 200
+    # As `tunelab token revoke` does: its own connection, not this server's API.
+    elsewhere = Database(auth_settings.resolved_database_url)
+    with elsewhere.session() as session:
+        (token,) = [t for t in TokenRepository(session).list(False) if t.name == "member"]
+        service.revoke(session, token.id)
+    elsewhere.dispose()
+    time.sleep(TOKEN_CACHE_TTL_S + 0.2)
+    assert auth_client.get("/api/v1/studies", headers=member).status_code == 401

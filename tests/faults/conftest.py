@@ -12,11 +12,14 @@ from tests.fixtures.services import postgres_available, recreate_pg_database
 
 
 @pytest.fixture
-def fault_db_url(worker_id: str) -> str:
+def fault_db_url() -> str:
     if not postgres_available():
         pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432")
     prefix = os.environ.get("TUNELAB_TEST_DB_PREFIX", "tunelab_test")
-    url = recreate_pg_database(f"{prefix}_faults_{worker_id}")
+    # Read from the environment rather than xdist's `worker_id` fixture, so that the serial
+    # run (`-p no:xdist`) works too.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
+    url = recreate_pg_database(f"{prefix}_faults_{worker}")
     upgrade(url)
     return url
 

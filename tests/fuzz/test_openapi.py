@@ -5,6 +5,7 @@ hit real rows. Bounded by FUZZ_EXAMPLES per operation (TUNELAB_FUZZ_EXAMPLES ove
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -38,6 +39,13 @@ def error_names_its_field(ctx: Any, response: Any, case: Any) -> bool | None:
         if not isinstance(body, dict) or not body.get("field") or "detail" not in body:
             raise AssertionError(f"a {response.status_code} without a field: {body!r}")
     return None
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(ctx: Any, value: Any) -> bytes:
+    """A streamed import: one JSON document per line."""
+    items = value if isinstance(value, list) else [value]
+    return "".join(json.dumps(item) + "\n" for item in items).encode()
 
 
 def _seed(client: TestClient) -> None:

@@ -81,7 +81,7 @@ def test_every_builder_handles_an_empty_study() -> None:
 
 def test_charts_of_a_study_with_trials() -> None:
     trials = _trials()
-    assert len(builders.parallel(trials, SPACE, "loss").data[0].dimensions) == 4
+    assert len(builders.parallel(trials, SPACE, "loss", brush=True).data[0].dimensions) == 4
     assert len(builders.slices(trials, SPACE, "loss").data) == 3
     contour = builders.contour(trials, SPACE, "loss", "lr", "depth")
     assert contour.data[0].type == "contour"
@@ -91,11 +91,30 @@ def test_charts_of_a_study_with_trials() -> None:
 
 def test_big_studies_draw_the_best_trials_and_a_sample() -> None:
     trials = _trials(5000)
-    fig = builders.parallel(trials, SPACE, "loss", "minimize")
+    fig = builders.parallel(trials, SPACE, "loss", "minimize", brush=True)
     kept = len(fig.data[0].dimensions[-1]["values"])
     assert kept <= builders.PARALLEL_TRIALS and "the best 1000" in fig.layout.title.text
     best = min(t.value for t in trials if t.state in ("completed", "stopped"))
     assert fig.data[0].dimensions[-1]["values"].min() == np.float32(best)
+
+
+def test_parallel_lines_are_a_few_svg_paths_with_the_best_trial_on_top() -> None:
+    trials = _trials(5000)
+    fig = builders.parallel(trials, SPACE, "loss", "minimize")
+    bands = [t for t in fig.data if t.mode == "lines"]
+    assert {t.type for t in fig.data} == {"scatter"}
+    assert len(bands) <= builders.PARALLEL_BANDS
+    # One polyline per kept trial: a point on each axis (lr, depth, opt, loss), then a gap.
+    points = sum(len(t.y) for t in bands)
+    assert points == builders.PARALLEL_TRIALS * (4 + 1)
+    ys = np.concatenate([t.y for t in bands])
+    assert np.nanmin(ys) >= 0 and np.nanmax(ys) <= 1
+    best = min((t for t in trials if t.state in ("completed", "stopped")), key=lambda t: t.value)
+    top = fig.data[-2]
+    assert top.name == f"best (#{best.number})" and top.customdata[0] == best.id
+    assert top.y[-1] == 0  # the lowest loss sits at the bottom of the objective axis
+    labels = {a.text for a in fig.layout.annotations}
+    assert {"loss", "log10(lr)"} <= labels
 
 
 def test_importance_finds_the_parameter_that_matters() -> None:
@@ -104,3 +123,58 @@ def test_importance_finds_the_parameter_that_matters() -> None:
     assert max(scores, key=scores.__getitem__) == "lr"
     assert abs(sum(scores.values()) - 1) < 1e-9
     assert importances(_trials(3), SPACE) == {}
+
+
+def test_small_figures_are_svg_and_huge_ones_webgl() -> None:
+    assert {t.type for t in builders.history(_trials(), "minimize", "loss").data} == {"scatter"}
+    many = _trials(builders.SVG_POINTS + 10)
+    types = [t.type for t in builders.history(many, "minimize", "loss").data]
+    assert types == ["scattergl", "scattergl", "scatter"]  # markers WebGL, the line SVG
+
+
+def test_best_so_far_is_a_staircase_of_improvements_to_the_last_trial() -> None:
+    trials = _trials(40)
+    fig = builders.history(trials, "minimize", "loss")
+    best = next(t for t in fig.data if t.name == "best so far")
+    ys = list(best.y)
+    assert all(a > b for a, b in zip(ys, ys[1:-1], strict=False))  # one point per improvement
+    assert best.x[-1] == trials[-1].number and ys[-1] == ys[-2]
+    assert ys[-1] == np.float32(min(t.value or 0.0 for t in trials))
+
+
+def test_curves_of_a_big_study_keep_running_best_and_a_sample() -> None:
+    trials = _trials(200)
+    trials[-1] = TrialRow(**{**trials[-1].__dict__, "state": "running", "value": None})
+    worst = max((t for t in trials if t.value is not None), key=lambda t: t.value or 0.0)
+    shown, note = builders.curve_trials(trials, "minimize", best_trial_id=worst.id, limit=40)
+    assert shown is not None and note.startswith(" (") and "of 199 finished" in note
+    ranked = sorted((t for t in trials if t.value is not None), key=lambda t: t.value or 0.0)
+    assert {t.id for t in ranked[:20]} <= shown  # the best half of the limit
+    assert trials[-1].id in shown and worst.id in shown  # running and the study's best
+    assert len(shown) <= 40 + 2
+    assert builders.curve_trials(trials, "minimize", limit=500) == (None, "")
+
+
+def test_timeline_merges_overlapping_runs_of_one_worker_only() -> None:
+    def trial(i: int, worker: str, start: int, end: int) -> TrialRow:
+        return TrialRow(
+            **{
+                **_trials(1)[0].__dict__,
+                "id": i,
+                "number": i,
+                "state": "completed",
+                "worker": worker,
+                "started_at": T0 + timedelta(seconds=start),
+                "finished_at": T0 + timedelta(seconds=end),
+            }
+        )
+
+    trials = [trial(1, "a", 0, 10), trial(2, "a", 5, 20), trial(3, "a", 30, 40)]
+    trials.append(trial(4, "b", 0, 10))
+    fig = builders.timeline(trials)
+    (trace,) = fig.data
+    xs = [x for x in trace.x if np.isfinite(x)]
+    assert len(xs) == 6  # a: 0-20 and 30-40, b: 0-10
+    ms = T0.timestamp() * 1000
+    assert xs[:2] == [ms, ms + 20_000] and list(trace.customdata[:2]) == [1, 1]
+    assert "1 more" in trace.text[0] and trace.text[3] == ""

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from app.cli import main as cli
@@ -48,6 +49,12 @@ def test_every_kind_is_served_as_figure_json(client: TestClient) -> None:
         f"/api/v1/studies/{study_id}/plots/contour", params={"x": "lr", "y": "batch_size"}
     )
     assert "lr vs batch_size" in contour.json()["layout"]["title"]["text"]
+    lines = client.get(f"/api/v1/studies/{study_id}/plots/parallel").json()
+    assert {t["type"] for t in lines["data"]} == {"scatter"}
+    brush = client.get(f"/api/v1/studies/{study_id}/plots/parallel", params={"brush": "true"})
+    assert brush.json()["data"][0]["type"] == "parcoords"
+    bad_brush = client.get(f"/api/v1/studies/{study_id}/plots/parallel", params={"brush": "x"})
+    assert bad_brush.status_code == 422 and bad_brush.json()["field"] == "brush"
     bad = client.get(f"/api/v1/studies/{study_id}/plots/pie")
     assert bad.status_code == 422 and bad.json()["field"] == "kind"
     assert client.get("/api/v1/studies/999/plots/history").status_code == 404
@@ -64,6 +71,19 @@ def test_long_curves_are_decimated_but_keep_their_last_point(client: TestClient)
         f"/api/v1/trials/{ids[0]}/metrics", params={"since": figure["layout"]["meta"]["cursor"]}
     )
     assert page.json()["items"] == []
+
+
+def test_curves_of_many_trials_load_only_the_drawn_ones(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.plots.builders.CURVE_TRIALS", 2)
+    study_id, ids = _study_with_trials(client, n=6)
+    figure = client.get(f"/api/v1/studies/{study_id}/plots/curves").json()
+    assert "(2 of 5 finished" in figure["layout"]["title"]["text"]
+    drawn = {int(i) for t in figure["data"] for i in column(t["customdata"]) if i == i}
+    best = client.get(f"/api/v1/studies/{study_id}").json()["best_trial_id"]
+    assert ids[0] in drawn and ids[-1] in drawn and best in drawn  # lowest loss, running
+    assert len(drawn) == 3 and list(figure["layout"]["meta"]["live"]) == [str(ids[-1])]
 
 
 def test_summary_counts_trials_and_compute(client: TestClient) -> None:

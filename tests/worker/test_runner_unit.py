@@ -9,16 +9,22 @@ import httpx
 import pytest
 
 from tests.worker.conftest import LOSS_REGEX, TINY, pid_alive
+from worker.api import ApiError
 from worker.runner import RunnerConfig, Slot, TrialRunner
 
 
 class FakeApi:
-    def __init__(self, decision: str = "continue", dead: bool = False) -> None:
+    def __init__(
+        self, decision: str = "continue", dead: bool = False, old_complete: bool = False
+    ) -> None:
         self.decision = decision
         self.dead = dead
+        # An API whose complete takes no metrics or log (it answers 422 to them).
+        self.old_complete = old_complete
         self.batches: list[list[tuple[str, float, float]]] = []
         self.completed: list[dict] = []
         self.log = ""
+        self.requests: list[str] = []
 
     def _alive(self) -> None:
         if self.dead:
@@ -26,6 +32,7 @@ class FakeApi:
 
     def report(self, trial_id, points):
         self._alive()
+        self.requests.append("report")
         self.batches.append(list(points))
         return {"decision": self.decision, "reason": "told so"}
 
@@ -35,10 +42,19 @@ class FakeApi:
 
     def append_log(self, trial_id, offset, text):
         self._alive()
+        self.requests.append("log")
         assert offset == len(self.log.encode())
         self.log += text
 
-    def complete(self, trial_id, *, failed=False, error=None):
+    def complete(self, trial_id, *, failed=False, error=None, points=(), log=None):
+        self.requests.append("complete")
+        if self.old_complete and (points or log):
+            raise ApiError(422, "metrics: extra inputs are not permitted")
+        if points:
+            self.batches.append(list(points))
+        if log is not None:
+            self.append_log(trial_id, *log)
+            self.requests.pop()
         self.completed.append({"failed": failed, "error": error})
         return {"state": "failed" if failed else "completed"}
 
@@ -70,6 +86,32 @@ def test_points_go_in_batches_of_at_most_100(tmp_path):
     steps = [step for batch in api.batches for _, step, _ in batch]
     assert steps == [float(i) for i in range(1, 251)]  # the budget became --epochs 250
     assert api.log.count("\n") == 252  # pid line, stderr line, 250 epochs
+
+
+def test_a_short_trials_last_points_and_output_ride_with_its_completion(tmp_path):
+    api = FakeApi()
+    # Long flush intervals: on a loaded machine the script may take a while to start.
+    runner = _runner(api, tmp_path, metrics_flush_s=60, log_flush_s=60, heartbeat_s=60)
+    runner.trial["budget"] = 3.0  # --epochs 3
+    outcome = runner.run()
+    assert outcome.state == "completed" and outcome.points == 3
+    # The script exits at once: its end costs one request, not a batch, a chunk and a tell.
+    assert api.requests == ["complete"]
+    assert api.batches == [[("loss", float(e), 2.0 * 0.9**e) for e in (1, 2, 3)]]
+    assert api.log.count("\n") == 5  # pid line, stderr line, 3 epochs
+
+
+def test_an_api_refusing_output_with_the_completion_gets_it_apart(tmp_path):
+    api = FakeApi(old_complete=True)
+    runner = _runner(api, tmp_path, metrics_flush_s=60, log_flush_s=60, heartbeat_s=60)
+    runner.trial["budget"] = 3.0
+    outcome = runner.run()
+    assert outcome.state == "completed" and outcome.points == 3
+    assert api.requests == ["complete", "report", "log", "complete"]
+    assert [p for batch in api.batches for p in batch] == [
+        ("loss", float(e), 2.0 * 0.9**e) for e in (1, 2, 3)
+    ]
+    assert api.log.count("\n") == 5
 
 
 def test_a_pause_decision_sends_sigterm_and_reports_nothing_more(tmp_path):

@@ -111,9 +111,32 @@ export interface paths {
         /**
          * Import Study
          * @description Creates a study from an export, with new ids. Bodies over the server's size limit
-         *     are refused: move big studies with `tunelab import --database-url`.
+         *     are refused: send big studies to `POST /studies/import/stream` (`tunelab import` does).
          */
         post: operations["import_study_api_v1_studies_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/studies/import/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Study Stream
+         * @description Creates a study from an export sent as NDJSON lines (a header, then trials, their
+         *     metric points and logs, events, and an `end` line with the counts), for studies of any
+         *     size: the body may reach TUNELAB_MAX_IMPORT_BYTES, each line TUNELAB_MAX_BODY_BYTES.
+         *     One transaction: a stream refused or cut short leaves nothing behind.
+         */
+        post: operations["import_study_stream_api_v1_studies_import_stream_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -458,7 +481,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Complete */
+        /**
+         * Complete
+         * @description Tell the trial's result. `metrics` and `log` store a runner's last points and
+         *     console chunk in the same transaction, before the value is taken from the points.
+         */
         post: operations["complete_api_v1_trials__trial_id__complete_post"];
         delete?: never;
         options?: never;
@@ -1499,6 +1526,13 @@ export interface components {
         TrialComplete: {
             /** Error */
             error?: string | null;
+            /** @description Last console chunk, stored as POST /trials/{id}/logs would. */
+            log?: components["schemas"]["LogChunkIn"] | null;
+            /**
+             * Metrics
+             * @description Last metric points, stored as POST /trials/{id}/metrics would.
+             */
+            metrics?: components["schemas"]["MetricPointIn"][] | null;
             /**
              * State
              * @default completed
@@ -2271,6 +2305,111 @@ export interface operations {
                 "application/json": {
                     [key: string]: unknown;
                 };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    import_study_stream_api_v1_studies_import_stream_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-ndjson": Record<string, never>[];
             };
         };
         responses: {
@@ -3310,6 +3449,8 @@ export interface operations {
                 x?: string | null;
                 /** @description contour: parameter on y */
                 y?: string | null;
+                /** @description parallel: Plotly's parcoords, whose axes filter the lines by dragging (always WebGL), instead of SVG lines */
+                brush?: boolean;
             };
             header?: never;
             path: {

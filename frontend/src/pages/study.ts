@@ -1,12 +1,15 @@
 import { ApiError, api, type StudyRead, type StudySummary, type TrialRead } from "../api/client";
 import { subscribe, type LiveChange } from "../api/live";
-import { currentMeta, draw, extend, purge, throttle } from "../charts";
+import type { Figure } from "plotly.js-dist-min";
+import { currentMeta, draw, extend, loadPlotly, purge, throttle } from "../charts";
 import { clear, duration, fmt, h, link, stateBadge } from "../dom";
 import { navigate } from "../main";
 import { progress, strategyLabel } from "./studies";
 
 const KINDS = ["history", "curves", "parallel", "slices", "contour", "importance", "rungs", "timeline"] as const;
 type Kind = (typeof KINDS)[number];
+// The order figures are drawn in: those in view when the page opens first.
+const DRAW_ORDER: readonly Kind[] = ["history", "curves", "parallel", "importance", "slices", "contour", "rungs", "timeline"];
 const ORDERINGS: [string, string][] = [
   ["value", "value ↑"], ["-value", "value ↓"], ["number", "number ↑"], ["-number", "number ↓"],
   ["-started_at", "newest started"], ["-finished_at", "newest finished"],
@@ -21,6 +24,9 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
   const message = h("p", { class: "error", role: "alert" });
   const contourX = h("select", { "aria-label": "contour x" });
   const contourY = h("select", { "aria-label": "contour y" });
+  // Parallel coordinates are SVG lines; on demand, Plotly's parcoords, whose axes filter
+  // the lines by dragging. It is WebGL only, which takes seconds without a GPU.
+  const brush = h("input", { type: "checkbox", id: "parallel-brush" });
 
   for (const kind of KINDS) {
     const el = h("div", { class: "chart", id: `chart-${kind}`, "data-kind": kind });
@@ -48,7 +54,7 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
       { class: "grid" },
       chartCard("history"),
       chartCard("curves"),
-      chartCard("parallel"),
+      chartCard("parallel", h("label", { class: "row" }, brush, " filter by dragging on the axes")),
       chartCard("importance"),
       chartCard("slices"),
       chartCard("contour", h("div", { class: "row" }, "x ", contourX, " y ", contourY)),
@@ -183,12 +189,36 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
   const live = new Map<number, { trace: number; cursor: number; busy: boolean; again: boolean }>();
   let metric = "";
 
+  // Per figure, `performance.measure` entries "chart <kind> fetch" (request and JSON
+  // parsing) and "chart <kind> draw" (Plotly and the paint) show where a page load goes;
+  // only the latest of each is kept, so live redraws do not pile them up.
+  function measure(name: string, start: number): void {
+    performance.clearMeasures(name);
+    performance.measure(name, { start, end: performance.now() });
+  }
+
+  async function fetchFigure(kind: Kind): Promise<Figure> {
+    // Until the study is loaded the selects are empty and the server picks the same
+    // default pair as they will.
+    const opts: Record<string, string> =
+      kind === "contour" ? { x: contourX.value, y: contourY.value } : kind === "parallel" && brush.checked ? { brush: "true" } : {};
+    const started = performance.now();
+    const figure = await api.studyPlot(id, kind, opts);
+    measure(`chart ${kind} fetch`, started);
+    return figure;
+  }
+
   async function drawKind(kind: Kind): Promise<void> {
+    await show(kind, fetchFigure(kind));
+  }
+
+  async function show(kind: Kind, figureRequest: Promise<Figure>): Promise<void> {
     const el = charts.get(kind)!;
-    const opts: Record<string, string> = kind === "contour" ? { x: contourX.value, y: contourY.value } : {};
     try {
-      const figure = await api.studyPlot(id, kind, opts);
+      const figure = await figureRequest;
+      const started = performance.now();
       await draw(el, figure, open);
+      measure(`chart ${kind} draw`, started);
       if (kind === "curves") {
         const meta = currentMeta(el);
         metric = String(meta["metric"] ?? "");
@@ -271,12 +301,13 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
   });
   contourX.addEventListener("change", () => void drawKind("contour"));
   contourY.addEventListener("change", () => void drawKind("contour"));
+  brush.addEventListener("change", () => void drawKind("parallel"));
 
   const refreshHead = throttle(async () => { await loadStudy(); await loadSummary(); }, 1000);
   const refreshTable = throttle(loadTrials, 1500);
   const refreshCurves = throttle(() => drawKind("curves"), 2000);
   const refreshCharts = throttle(async () => {
-    await Promise.all(KINDS.filter((k) => k !== "curves").map(drawKind));
+    await drawAll(DRAW_ORDER.filter((k) => k !== "curves"));
   }, 3000);
 
   function onChange(change: LiveChange): void {
@@ -303,19 +334,27 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
     }
   }
 
+  /** Requests every figure at once (the server loads the study's trials once for all of
+   * them) and draws them one at a time in `kinds` order, each painted before the next
+   * starts: drawing blocks the page, so each chart shows as soon as it is done. */
+  async function drawAll(kinds: readonly Kind[]): Promise<void> {
+    const requests = kinds.map((kind) => {
+      const request = fetchFigure(kind);
+      request.catch(() => undefined); // reported by show() when its turn comes
+      return [kind, request] as const;
+    });
+    for (const [kind, request] of requests) await show(kind, request);
+  }
+
   let stream: { close(): void } | null = null;
   void (async () => {
+    void loadPlotly(); // downloads while the study and its figures are requested
+    const figuresDrawn = drawAll(DRAW_ORDER);
     await loadStudy();
     if (!study) return;
     void loadSummary();
     void loadTrials();
-    // Two at a time, in the order a user looks at them: on a big study each figure
-    // costs the server real work, and all at once would delay the first one.
-    const queue = [...KINDS];
-    const worker = async () => {
-      for (let kind = queue.shift(); kind; kind = queue.shift()) await drawKind(kind);
-    };
-    await Promise.all([worker(), worker()]);
+    await figuresDrawn;
     document.body.dataset.allCharts = String(Date.now());
     stream = subscribe(`/studies/${id}/events`, onChange, (reconnected) => {
       if (reconnected) {
