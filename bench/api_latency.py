@@ -141,6 +141,12 @@ def fill_by_copy(
                 ),
                 {"template": template_id, "study": study_id, "start": start, "stop": stop},
             )
+    # Tables that grew by thousands of rows at once get fresh planner statistics, as
+    # autovacuum gives a database that grew over time; else the timed window would race
+    # autovacuum's own ANALYZE. Both sides get the same.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in (trials, *children):
+            conn.execute(text(f"ANALYZE {table}"))
     engine.dispose()
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
+from app.core import notify
 from app.core.errors import Invalid
 from app.plots import builders
 from app.plots.importance import METHOD, importances
@@ -101,34 +104,62 @@ def figure(
     return builder(session, study, _trials(session, study.id), options or {})
 
 
-class _Load:
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.rows: list[TrialRow] | None = None
+# A page asks for its figures and its summary at once, and live redraws come in bursts:
+# the study's trial rows are loaded once and shared until a trial or the study changes
+# (heard from core/notify after this process's commits). Changes committed by another
+# API process are not heard here; rows older than this are never reused for that reason.
+ROWS_MAX_AGE_S = 1.0
+_ROWS_STUDIES = 32  # studies whose rows are kept at once
 
 
-_loads: dict[int, _Load] = {}
-_loads_lock = threading.Lock()
+@dataclass
+class _Rows:
+    generation: int
+    loaded_at: float  # when the load began: the rows are no older than this
+    done: threading.Event = field(default_factory=threading.Event)
+    rows: list[TrialRow] | None = None
+
+
+_rows: dict[int, _Rows] = {}
+_generations: dict[int, int] = {}
+_rows_lock = threading.Lock()
+
+
+def _on_change(change: notify.Change) -> None:
+    if change.kind in ("trial", "study"):
+        with _rows_lock:
+            _generations[change.study_id] = _generations.get(change.study_id, 0) + 1
+
+
+notify.subscribe(_on_change)
 
 
 def _trials(session: Session, study_id: int) -> list[TrialRow]:
-    """The study's trials. A page asks for all its figures at once: requests that arrive
-    while a load of the same study is running share its result instead of repeating it."""
-    with _loads_lock:
-        load = _loads.get(study_id)
-        owner = load is None
-        if load is None:
-            load = _loads[study_id] = _Load()
+    """The study's trials, shared by the requests of one page (see `_Rows`)."""
+    now = time.monotonic()
+    with _rows_lock:
+        generation = _generations.get(study_id, 0)
+        entry = _rows.get(study_id)
+        reusable = (
+            entry is not None
+            and entry.generation == generation
+            and now - entry.loaded_at < ROWS_MAX_AGE_S
+        )
+        if entry is None or not reusable:
+            entry = _rows[study_id] = _Rows(generation, now)
+            owner = True
+            while len(_rows) > _ROWS_STUDIES:
+                _rows.pop(next(iter(_rows)))
+        else:
+            owner = False
     if owner:
         try:
-            load.rows = PlotRepository(session).trials(study_id)
+            entry.rows = PlotRepository(session).trials(study_id)
         finally:
-            with _loads_lock:
-                _loads.pop(study_id, None)
-            load.done.set()
+            entry.done.set()
     else:
-        load.done.wait(60)
-    return load.rows if load.rows is not None else PlotRepository(session).trials(study_id)
+        entry.done.wait(60)
+    return entry.rows if entry.rows is not None else PlotRepository(session).trials(study_id)
 
 
 def trial_figure(session: Session, trial: Trial) -> go.Figure:
@@ -147,7 +178,7 @@ def summary(session: Session, study: Study) -> dict[str, Any]:
     fidelity maximum, else the median last step of completed trials) saved (L - s)
     steps and, at its own pace, duration * (L / s - 1) seconds.
     """
-    trials = PlotRepository(session).trials(study.id)
+    trials = _trials(session, study.id)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1

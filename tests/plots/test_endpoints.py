@@ -93,6 +93,22 @@ def test_summary_counts_trials_and_compute(client: TestClient) -> None:
     assert summary["best_value"] is not None and summary["compute_used_s"] >= 0
 
 
+def test_figures_share_loaded_trials_until_a_trial_changes(client: TestClient) -> None:
+    study_id, ids = _study_with_trials(client)
+
+    def counts() -> dict[str, int]:
+        return client.get(f"/api/v1/studies/{study_id}/summary").json()["trial_counts"]
+
+    assert counts() == {"completed": 5, "running": 1}
+    # Within the rows' lifetime, a committed change is seen at once by the next request.
+    client.post(f"/api/v1/trials/{ids[-1]}/complete", json={})
+    assert counts() == {"completed": 6}
+    client.post(f"/api/v1/studies/{study_id}/trials")
+    assert counts() == {"completed": 6, "running": 1}
+    history = client.get(f"/api/v1/studies/{study_id}/plots/history").json()
+    assert sum(len(column(t["x"])) for t in history["data"] if t["mode"] == "markers") == 6
+
+
 def test_report_is_one_self_contained_html_file(client: TestClient, settings, tmp_path) -> None:
     body = study_body(name="<script>alert(1)</script>")
     study_id = client.post("/api/v1/studies", json=body).json()["id"]
