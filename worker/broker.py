@@ -10,20 +10,36 @@ worker that is gone:
   a new Redis client when the connection's transport may already be gone;
 - a task that ends after that acknowledges (or rejects) its message on the closed channel.
 
-The trials need neither: a task only asks the API for a trial, and it has already asked
-once it runs. Messages left unacknowledged stay in Redis and come back after the
-visibility timeout, where a second delivery costs one ask; trials of a lost worker are
-recovered by their heartbeat."""
+Here both steps give up quietly when the connection is gone. The trials lose nothing: a
+task only asks the API for a trial, and it has already asked once it runs. Messages that
+could not be put back stay in Redis and come back after the visibility timeout, where a
+second delivery costs one ask; trials of a lost worker are recovered by their heartbeat.
+A worker that shuts down normally still puts its unstarted messages back at once."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kombu.transport import redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("tunelab.worker")
+
+
+class QoS(redis.QoS):
+    def restore_unacked(self, client: Any = None) -> None:
+        try:
+            super().restore_unacked(client)
+        except (AttributeError, OSError, RedisError):
+            log.warning("Redis is gone: unacknowledged tasks return after the visibility timeout")
+            # Forgotten here, as a successful restore does: kombu asserts that none is left.
+            delivered: Any = self._delivered
+            delivered.clear()
 
 
 class Channel(redis.Channel):
-    do_restore = False
+    QoS = QoS
 
     def _gone(self) -> bool:
         transport = self.connection

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from app.auth import service
 from app.auth.models import Role
 from app.db.session import Database
 from app.settings import Settings
-from tests.fixtures.services import ROOT, live_server
+from tests.fixtures.services import live_server, run_cli
 
 
 def _problem(settings: Settings) -> str | None:
@@ -57,14 +56,7 @@ def test_public_host_with_a_token_may_run(settings: Settings, database: Database
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return run_cli(*args, timeout=60, env=env)
 
 
 @pytest.mark.slow

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
 from app.transfer.service import export_study, import_study
-from tests.fixtures.services import ROOT, truncate_all
+from tests.fixtures.services import run_cli, truncate_all
 from tests.fixtures.studies import study_body
 
 PARAMS = {"lr": 0.01, "momentum": 0.95, "batch_size": 32, "optimizer": "adam", "epochs": 27}
@@ -141,25 +139,16 @@ def test_cli_round_trip(tmp_path: Path, sqlite_url: str, pg_url: str) -> None:
         sid = _populate(source)
     out = tmp_path / "export.json"
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "app.cli", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    exported = cli("export", str(sid), "-o", str(out), "--database-url", sqlite_url)
+    exported = run_cli("export", str(sid), "-o", str(out), "--database-url", sqlite_url)
     assert exported.returncode == 0, exported.stderr
-    imported = cli("import", str(out), "--database-url", pg_url)
+    imported = run_cli("import", str(out), "--database-url", pg_url)
     assert imported.returncode == 0, imported.stderr
     new_id = int(imported.stdout.strip())
-    back = cli("export", str(new_id), "--database-url", pg_url)
+    back = run_cli("export", str(new_id), "--database-url", pg_url)
     assert _without_source_ids(json.loads(back.stdout)) == _without_source_ids(
         json.loads(out.read_text())
     )
-    missing = cli("export", "999", "--database-url", pg_url)
+    missing = run_cli("export", "999", "--database-url", pg_url)
     assert missing.returncode == 1 and "study 999 not found" in missing.stderr
 
 

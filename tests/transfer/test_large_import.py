@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.transfer.service import document_lines
-from tests.fixtures.services import ROOT, truncate_all
+from tests.fixtures.services import run_cli, truncate_all
 from tests.fixtures.studies import study_body
 from tests.worker.conftest import thread_server
 
@@ -45,13 +44,7 @@ def _populate(api: httpx.Client) -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(*args, timeout=600)
 
 
 def _without_source_id(document: dict) -> dict:
