@@ -14,9 +14,7 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -30,7 +28,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.services import free_port, recreate_pg_database  # noqa: E402
+from tests.fixtures.services import live_server, recreate_pg_database  # noqa: E402
 
 STEPS_PER_TRIAL = 10
 BATCH = 5  # points of each metric per report: two reports per trial
@@ -151,41 +149,6 @@ async def run(api: str, clients: int, duration_s: float) -> tuple[int, Stats, fl
     return study_id, stats, elapsed
 
 
-def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "TUNELAB_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            database_url,
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited during start-up")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the server did not start")
-
-
 def write_docs(section: str) -> None:
     """Replaces the `## Load` section of docs/benchmarks.md, leaving other sections alone."""
     path = ROOT / "docs" / "benchmarks.md"
@@ -217,15 +180,11 @@ def main() -> None:
     upgrade(database_url)
     data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"{args.database_name}-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    process, api = start_server(database_url, data_dir)
-    try:
+    with live_server(database_url, data_dir) as api:
         study_id, stats, elapsed = asyncio.run(run(api, args.clients, args.duration))
         # Trials still running when the clock ran out were told before the clients returned.
         verdict = check(database_url, study_id, stats)
         load_1m = os.getloadavg()[0]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
 
     requests = sum(len(v) for v in stats.latencies.values())
     result: dict[str, Any] = {
