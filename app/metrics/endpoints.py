@@ -33,7 +33,16 @@ async def report(
 
 def _report(database: Database, trial_id: int, points: list[MetricPointIn]) -> DecisionRead:
     with database.sessions() as session:
-        decision = trials.report_metrics(session, trial_id, points)
+        if not database.is_sqlite:
+            # Storing a report is one statement: as a transaction of its own it needs no
+            # BEGIN and COMMIT round trips, two of the three a report made.
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        reported = trials.store_metrics(session, trial_id, points)
+        session.commit()
+    # A scheduler's decision, when one is due, reads the stored points in a transaction
+    # of its own; most reports are answered from what the statement read.
+    with database.sessions() as session:
+        decision = trials.decide_after_report(session, reported)
         session.commit()
     return DecisionRead(decision=decision.action, reason=decision.reason)
 

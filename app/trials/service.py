@@ -23,7 +23,7 @@ from app.engine.base import (
 from app.engine.errors import ConfigError
 from app.engine.space import SearchSpace
 from app.events.repository import EventRepository
-from app.metrics.repository import MetricRepository
+from app.metrics.repository import MetricRepository, ReportedTrial
 from app.metrics.schemas import MetricPointIn
 from app.studies import service as studies
 from app.studies.models import Study, StudyState
@@ -280,14 +280,28 @@ def _closed_decision(trial_state: str, study_state: str, study_state_reason: str
 def report_metrics(
     session: Session, trial_id: int, points: Sequence[MetricPointIn], actor: str = "api"
 ) -> Decision:
+    """Stores a batch of points and decides on the trial, in the session's transaction."""
+    return decide_after_report(session, store_metrics(session, trial_id, points), actor)
+
+
+def store_metrics(
+    session: Session, trial_id: int, points: Sequence[MetricPointIn]
+) -> ReportedTrial:
+    """Stores a batch of points in one statement, which also refreshes a running trial's
+    heartbeat and last_step; most reports end there, with no ORM object loaded."""
     rows = [(p.name, p.step, p.value) for p in points]
-    # One statement stores the points and refreshes a running trial's heartbeat and
-    # last_step; most reports end there, with no ORM object loaded.
     reported = MetricRepository(session).report(trial_id, rows, utcnow())
     if reported is None:
         raise TrialNotFound(trial_id)
     if rows:
         notify(session, reported.study_id, "metrics", {"trial_id": trial_id, "count": len(rows)})
+    return reported
+
+
+def decide_after_report(session: Session, reported: ReportedTrial, actor: str = "api") -> Decision:
+    """The answer to a report: from what the report read when it can be, else from the
+    scheduler, which reads the study's stored results (the new points included)."""
+    trial_id = reported.trial_id
     if reported.trial_state != TrialState.RUNNING:
         return _closed_decision(
             reported.trial_state, reported.study_state, reported.study_state_reason
