@@ -16,9 +16,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.auth.dependencies import authorize
 from app.auth.endpoints import router as auth_router
 from app.core.errors import install_error_handlers
+from app.core.leadership import RETRY_S as LEADER_RETRY_S
+from app.core.leadership import Leadership, lock_path
 from app.core.limits import BodySizeLimit
 from app.db.session import Database
 from app.db.types import utcnow
+from app.executor import Executor
 from app.executor.start import start_trials
 from app.followups.endpoints import router as followups_router
 from app.importance.endpoints import router as importance_router
@@ -84,25 +87,68 @@ async def _reap_forever(database: Database, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
+class RunOnce:
+    """The work that one process of a server runs (see core/leadership): trials, the
+    heartbeat sweep and the demo. A process that does not get the lock waits for it."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.leadership = Leadership(lock_path(settings.data_dir, database.url))
+        self.executor: Executor | None = None
+        self.reaper: asyncio.Task[None] | None = None
+        self.waiting: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.leadership.try_acquire():
+            self.executor = self._start_trials()
+            self._start_reaper()
+        else:
+            self.waiting = asyncio.create_task(self._take_over())
+
+    async def _take_over(self) -> None:
+        while not self.leadership.try_acquire():
+            await asyncio.sleep(LEADER_RETRY_S)
+        log.info("this process now runs the trials and the heartbeat sweep")
+        self.executor = await to_thread.run_sync(self._start_trials)
+        self._start_reaper()
+
+    def _start_trials(self) -> Executor | None:
+        if not self.settings.run_trials:
+            return None
+        return start_trials(self.settings, self.database)
+
+    def _start_reaper(self) -> None:
+        self.reaper = asyncio.create_task(
+            _reap_forever(self.database, self.settings.reaper_interval_s)
+        )
+
+    async def stop(self) -> None:
+        for task in (self.waiting, self.reaper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.executor is not None:
+            await to_thread.run_sync(self.executor.stop)
+        self.leadership.release()
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = database or Database(settings.resolved_database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reaper = asyncio.create_task(_reap_forever(database, settings.reaper_interval_s))
         await app.state.hub.start()
         threading.Thread(target=warm_up_plots, name="warm-up-plots", daemon=True).start()
-        executor = start_trials(settings, database) if settings.run_trials else None
+        run_once = RunOnce(settings, database)
+        run_once.start()
         try:
             yield
         finally:
-            if executor is not None:
-                await to_thread.run_sync(executor.stop)
+            await run_once.stop()
             await app.state.hub.stop()
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
 
     app = FastAPI(
         title="Tunelab",

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # The whole of a streamed import (POST /studies/import/stream); each of its lines must
     # still fit max_body_bytes.
     max_import_bytes: int = 1024 * 1024 * 1024
+    # API processes of `tunelab serve`; above 1 needs PostgreSQL and Redis.
+    workers: int = 1
     # Start a demo study on an empty database (the quick start sets it).
     demo: bool = False
     # Start trials of studies that have an `execution` (in-process, or as Celery tasks when

@@ -10,12 +10,15 @@ at the end) and the same loop:
   mark). Up to each mark the study is filled by copying a real trial's rows (the trial,
   its points and events; Optuna's trial, params, values and intermediate values) in
   SQL, so that 10,000 trials take seconds, not an hour, on both sides;
-- ingest: metric points of one trial in batches of 100 (Optuna: `trial.report` per
-  point, its only way to store intermediate values), and the same with 4 clients on
-  4 trials at once.
+- ingest: metric points in batches of 100 from 1, 4 and 8 reporter processes, each on
+  a trial of its own (Optuna: `trial.report` per point, its only way to store
+  intermediate values), against `tunelab serve` and `tunelab serve --workers 2`
+  (which needs Redis on 127.0.0.1:6379); each setting runs five times, round robin,
+  and its median run is reported.
 
-    .venv/bin/python bench/api_latency.py            # full run (a few minutes)
-    .venv/bin/python bench/api_latency.py --quick    # 100 and 1,000 trials only
+    .venv/bin/python bench/api_latency.py                # full run (a few minutes)
+    .venv/bin/python bench/api_latency.py --quick        # 100 and 1,000 trials only
+    .venv/bin/python bench/api_latency.py --ingest-only  # no round trips
 
 Targets: ask p99 < 50 ms at 10,000 trials (random sampler); ingest >= 20,000 points/s;
 both at least 3x Optuna's RDB storage.
@@ -32,7 +35,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from http.client import HTTPConnection
 from pathlib import Path
@@ -44,14 +47,14 @@ from sqlalchemy import create_engine, inspect, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.services import PG_ADMIN_URL, PG_HOST, live_server  # noqa: E402
+from tests.fixtures.services import PG_ADMIN_URL, PG_HOST, REDIS_URL, live_server  # noqa: E402
 
 OURS_DB = "tunelab_bench"
 OPTUNA_DB = "optuna_bench"
 BATCH = 100
 WINDOW = 200  # round trips timed at each mark
 INGEST_CLIENTS = (1, 4, 8)
-INGEST_REPEATS = 3  # runs per setting, alternating; the median is reported
+INGEST_REPEATS = 5  # runs per setting, alternating; the median is reported
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-5, "high": 0.1, "scale": "log"},
@@ -265,6 +268,16 @@ def wait_until_idle(pids: list[int], timeout_s: float = 60.0) -> None:
             return
 
 
+def server_pids(base: str) -> list[int]:
+    """The `tunelab serve` process at this URL and, with --workers, its worker processes."""
+    port = base.rsplit(":", 1)[1]
+    pids = pids_where(lambda line: f"serve --port {port} " in line)
+    for pid in list(pids):
+        with contextlib.suppress(OSError):
+            pids += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    return pids
+
+
 def batch_body(first_step: int) -> list[dict[str, Any]]:
     """100 points: two metrics over 50 steps."""
     return [
@@ -302,7 +315,7 @@ def ingest_client(
     cpu.put(time.process_time() - began)
 
 
-def median_runs(settings: dict[str, Callable[[], dict[str, float]]]) -> dict[str, Any]:
+def median_runs(settings: Mapping[str, Callable[[], dict[str, float]]]) -> dict[str, Any]:
     """Runs every setting INGEST_REPEATS times, round robin, so that a noisy moment hits
     them all alike; keeps each setting's run of median throughput."""
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
@@ -341,7 +354,7 @@ def ours_ingest(base: str, points: int, clients: int, client: str = "raw") -> di
     for reporter in reporters:
         reporter.start()
     port = base.rsplit(":", 1)[1]
-    server = pids_where(lambda line: f"serve --port {port} " in line)
+    server = pids_where(lambda line: f"serve --port {port} " in line or f"--port {port} " in line)
     database = pids_where(lambda line: line.startswith("postgres"))
     wait_until_idle(server)
     server_before, database_before = cpu_seconds(server), cpu_seconds(database)
@@ -491,16 +504,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["ours"] = summarize(ours_round_trips(base, marks))
                     print(json.dumps(results["ours"]), flush=True)
                 print(f"tunelab: ingest of {ingest_points} points ...", flush=True)
-                results["ours_ingest"] = median_runs(
-                    {
-                        **{
-                            str(n): partial(ours_ingest, base, ingest_points, n)
-                            for n in INGEST_CLIENTS
-                        },
-                        "httpx": partial(ours_ingest, base, ingest_points, 4, "httpx"),
-                    }
-                )
+                settings = {
+                    str(n): partial(ours_ingest, base, ingest_points, n) for n in INGEST_CLIENTS
+                }
+                settings["4 httpx"] = partial(ours_ingest, base, ingest_points, 4, "httpx")
+                results["ours_ingest"] = median_runs(settings)
                 print(json.dumps(results["ours_ingest"]), flush=True)
+            # The same with two API processes (`tunelab serve --workers 2`, which needs Redis).
+            with live_server(
+                pg_url(OURS_DB),
+                Path(data_dir),
+                env={"TUNELAB_REDIS_URL": REDIS_URL},
+                extra_args=["--workers", "2"],
+            ) as base:
+                print(f"tunelab --workers 2: ingest of {ingest_points} points ...", flush=True)
+                results["ours_ingest_workers"] = median_runs(
+                    {str(n): partial(ours_ingest, base, ingest_points, n) for n in INGEST_CLIENTS}
+                )
+                print(json.dumps(results["ours_ingest_workers"]), flush=True)
         storage = optuna_storage()
         if marks:
             print("optuna: round trips ...", flush=True)
@@ -542,22 +563,26 @@ def latency_table(ours_rows: list[dict[str, Any]], optuna_rows: list[dict[str, A
     return "\n".join(lines)
 
 
-def ingest_table(ours_runs: dict[str, Any], optuna_runs: dict[str, Any]) -> str:
+def ingest_table(
+    ours_runs: dict[str, Any], workers_runs: dict[str, Any], optuna_runs: dict[str, Any]
+) -> str:
+    """Rows by reporters; ratios against Optuna with as many reporters."""
     lines = [
         "| ingest, batches of 100 | Tunelab | Optuna RDB | ratio "
         "| Tunelab CPU per batch: server / PostgreSQL / client |",
         "|---|---:|---:|---:|---|",
     ]
-    for setting, ours in ours_runs.items():
-        theirs = optuna_runs.get(setting)
-        if setting == "httpx":
-            label, compared = "4 clients, httpx", "| | "
-        else:
-            label = f"{setting} client" + ("" if setting == "1" else "s")
-            compared = (
-                f"| {theirs['points_per_s']:,.0f} points/s "
-                f"| {ours['points_per_s'] / theirs['points_per_s']:.0f}x "
-            )
+    rows = [(setting, "", ours) for setting, ours in ours_runs.items()]
+    rows += [(setting, ", `--workers 2`", ours) for setting, ours in workers_runs.items()]
+    for setting, server, ours in rows:
+        clients, _, client = setting.partition(" ")
+        label = f"{clients} client{'' if clients == '1' else 's'}{server}"
+        compared = "| | "
+        if client:
+            label += f", {client}"
+        elif clients in optuna_runs:
+            theirs = optuna_runs[clients]["points_per_s"]
+            compared = f"| {theirs:,.0f} points/s | {ours['points_per_s'] / theirs:.0f}x "
         lines.append(
             f"| {label} | {ours['points_per_s']:,.0f} points/s {compared}"
             f"| {ours['server_ms']:.2f} / {ours['postgres_ms']:.2f} / "
@@ -570,7 +595,11 @@ def report(results: dict[str, Any]) -> str:
     tables = []
     if results["marks"]:
         tables.append(latency_table(results["ours"], results["optuna"]))
-    tables.append(ingest_table(results["ours_ingest"], results["optuna_ingest"]))
+    tables.append(
+        ingest_table(
+            results["ours_ingest"], results["ours_ingest_workers"], results["optuna_ingest"]
+        )
+    )
     return "\n\n".join(tables)
 
 

@@ -2,4 +2,6 @@ import sys
 
 from app.cli import main
 
-sys.exit(main())
+# Guarded: `serve --workers N` spawns processes that import the main module again.
+if __name__ == "__main__":
+    sys.exit(main())

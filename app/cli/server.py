@@ -24,6 +24,12 @@ def register(commands: Any) -> None:
     serve.add_argument(
         "--demo", action="store_true", help="start a demo study on an empty database"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="API processes (default 1); more than one needs PostgreSQL and Redis",
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=run_serve)
 
@@ -44,6 +50,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "broker_url": getattr(args, "broker", None),
         "data_dir": getattr(args, "data_dir", None),
         "demo": True if getattr(args, "demo", False) else None,
+        "workers": getattr(args, "workers", None),
     }
     for key, value in overrides.items():
         if value is not None:
@@ -64,9 +71,12 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.db.migrate import upgrade
-    from app.main import create_app
 
     settings = settings_from(args)
+    problem = workers_problem(settings)
+    if problem:
+        print(f"tunelab serve: {problem}", file=sys.stderr)
+        return 2
     upgrade(settings.resolved_database_url)
     from app.auth.startup import startup_problem
 
@@ -76,13 +86,42 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     if not os.environ.get("TUNELAB_API_URL"):
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-        settings.api_url = f"http://{host}:{settings.port}"
+        os.environ["TUNELAB_API_URL"] = f"http://{host}:{settings.port}"
     # A served API runs studies' trials unless TUNELAB_RUN_TRIALS=false says otherwise.
-    if "TUNELAB_RUN_TRIALS" not in os.environ:
-        settings.run_trials = True
-    app = create_app(settings)
+    os.environ.setdefault("TUNELAB_RUN_TRIALS", "true")
+    settings = Settings()
     print(
         f"Tunelab on http://{settings.host}:{settings.port}  (database: {settings.resolved_database_url})"
     )
+    if settings.workers > 1:
+        # Each worker process builds its app from the same TUNELAB_* environment.
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+        )
+        return 0
+    from app.main import create_app
+
+    app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
     return 0
+
+
+def workers_problem(settings: Settings) -> str | None:
+    """Why this many API processes cannot serve these settings, if they cannot."""
+    if settings.workers < 1:
+        return "--workers must be at least 1"
+    if settings.workers == 1:
+        return None
+    if settings.is_sqlite:
+        return "--workers above 1 needs PostgreSQL (--database-url): SQLite has one writer"
+    if not (settings.redis_url or settings.broker_url):
+        return (
+            "--workers above 1 needs Redis (TUNELAB_REDIS_URL or --broker): live views "
+            "hear another process's changes through it"
+        )
+    return None
