@@ -2,8 +2,8 @@
 
 Tunelab runs as `tunelab serve` in a subprocess and is driven over real HTTP (one keep-
 alive client); Optuna drives `optuna.storages.RDBStorage` in this process. Both use their
-own fresh database on the same PostgreSQL server (tunelab_bench, optuna_bench, dropped
-at the end) and the same loop:
+own fresh database on the same PostgreSQL server (tunelab_bench, optuna_bench and, for
+ingest, ingest_bench; dropped at the end) and the same loops:
 
 - round trip: ask, report one objective point, tell, timed over 200 trials once the
   study holds about 100, 1,000 and 10,000 trials (the first 100 trials for the first
@@ -51,10 +51,11 @@ from tests.fixtures.services import PG_ADMIN_URL, PG_HOST, REDIS_URL, live_serve
 
 OURS_DB = "tunelab_bench"
 OPTUNA_DB = "optuna_bench"
+INGEST_DB = "ingest_bench"
 BATCH = 100
 WINDOW = 200  # round trips timed at each mark
 INGEST_CLIENTS = (1, 4, 8)
-INGEST_REPEATS = 5  # runs per setting, alternating; the median is reported
+INGEST_REPEATS = 3  # runs per setting, alternating; the median is reported
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-5, "high": 0.1, "scale": "log"},
@@ -353,8 +354,7 @@ def ours_ingest(base: str, points: int, clients: int, client: str = "raw") -> di
     ]
     for reporter in reporters:
         reporter.start()
-    port = base.rsplit(":", 1)[1]
-    server = pids_where(lambda line: f"serve --port {port} " in line or f"--port {port} " in line)
+    server = server_pids(base)
     database = pids_where(lambda line: line.startswith("postgres"))
     wait_until_idle(server)
     server_before, database_before = cpu_seconds(server), cpu_seconds(database)
@@ -375,11 +375,11 @@ def ours_ingest(base: str, points: int, clients: int, client: str = "raw") -> di
 # Optuna -------------------------------------------------------------------------------
 
 
-def optuna_storage() -> Any:
+def optuna_storage(database: str) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(url=pg_url(OPTUNA_DB))
+    return optuna.storages.RDBStorage(url=pg_url(database))
 
 
 def optuna_suggest(trial: Any) -> None:
@@ -442,7 +442,7 @@ def optuna_ingest_client(
     """One reporter process on one trial: `trial.report` per point."""
     import optuna
 
-    study = optuna.load_study(study_name=study_name, storage=optuna_storage())
+    study = optuna.load_study(study_name=study_name, storage=optuna_storage(INGEST_DB))
     trial = optuna.trial.Trial(study, trial_id)
     began = time.process_time()
     start_line.wait()
@@ -492,49 +492,52 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ingest_points = 10_000 if args.quick else 40_000
     optuna_points = 500 if args.quick else 2_000
     results: dict[str, Any] = {"marks": marks}
-
-    recreate(OURS_DB)
-    recreate(OPTUNA_DB)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            logging.getLogger("httpx").setLevel(logging.WARNING)
-            with live_server(pg_url(OURS_DB), Path(data_dir)) as base:
-                if marks:
+            if marks:
+                recreate(OURS_DB)
+                with live_server(pg_url(OURS_DB), Path(data_dir)) as base:
                     print("tunelab: round trips ...", flush=True)
                     results["ours"] = summarize(ours_round_trips(base, marks))
                     print(json.dumps(results["ours"]), flush=True)
-                print(f"tunelab: ingest of {ingest_points} points ...", flush=True)
-                settings = {
-                    str(n): partial(ours_ingest, base, ingest_points, n) for n in INGEST_CLIENTS
-                }
-                settings["4 httpx"] = partial(ours_ingest, base, ingest_points, 4, "httpx")
-                results["ours_ingest"] = median_runs(settings)
-                print(json.dumps(results["ours_ingest"]), flush=True)
-            # The same with two API processes (`tunelab serve --workers 2`, which needs Redis).
-            with live_server(
-                pg_url(OURS_DB),
-                Path(data_dir),
-                env={"TUNELAB_REDIS_URL": REDIS_URL},
-                extra_args=["--workers", "2"],
-            ) as base:
-                print(f"tunelab --workers 2: ingest of {ingest_points} points ...", flush=True)
-                results["ours_ingest_workers"] = median_runs(
-                    {str(n): partial(ours_ingest, base, ingest_points, n) for n in INGEST_CLIENTS}
-                )
-                print(json.dumps(results["ours_ingest_workers"]), flush=True)
-        storage = optuna_storage()
+            # Ingest starts from an empty database of its own, on each side and for each
+            # server: the round trips' bulk copies (and the checkpoints they cause) stay out.
+            for workers, key in ((1, "ours_ingest"), (2, "ours_ingest_workers")):
+                recreate(INGEST_DB)
+                # Two API processes (`tunelab serve --workers 2`) need Redis.
+                extra = {"env": {"TUNELAB_REDIS_URL": REDIS_URL}} if workers > 1 else {}
+                with live_server(
+                    pg_url(INGEST_DB),
+                    Path(data_dir),
+                    extra_args=["--workers", str(workers)],
+                    **extra,
+                ) as base:
+                    print(f"tunelab, {workers} process(es): ingest ...", flush=True)
+                    settings = {
+                        str(n): partial(ours_ingest, base, ingest_points, n) for n in INGEST_CLIENTS
+                    }
+                    if workers == 1:
+                        settings["4 httpx"] = partial(ours_ingest, base, ingest_points, 4, "httpx")
+                    results[key] = median_runs(settings)
+                    print(json.dumps(results[key]), flush=True)
         if marks:
+            recreate(OPTUNA_DB)
+            storage = optuna_storage(OPTUNA_DB)
             print("optuna: round trips ...", flush=True)
             results["optuna"] = summarize(optuna_round_trips(storage, marks))
             print(json.dumps(results["optuna"]), flush=True)
+            storage.engine.dispose()
+        recreate(INGEST_DB)
+        storage = optuna_storage(INGEST_DB)
         print(f"optuna: ingest of {optuna_points} points ...", flush=True)
         results["optuna_ingest"] = {
             str(n): optuna_ingest(storage, optuna_points, n) for n in INGEST_CLIENTS
         }
         storage.engine.dispose()
     finally:
-        recreate(OURS_DB, drop_only=True)
-        recreate(OPTUNA_DB, drop_only=True)
+        for name in (OURS_DB, OPTUNA_DB, INGEST_DB):
+            recreate(name, drop_only=True)
     return results
 
 
