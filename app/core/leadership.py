@@ -33,10 +33,6 @@ class Leadership:
         self.path = path
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def try_acquire(self) -> bool:
         """Takes the lock if no other process (or Leadership) holds it; never waits."""
         if self._fd is not None:
