@@ -235,6 +235,12 @@ def set_trial_state(
     data: dict[str, Any] | None = None,
 ) -> None:
     previous = trial.state
+    enter_state(trial, state)
+    record_state_change(session, trial, previous, actor, reason, kind, data)
+
+
+def enter_state(trial: Trial, state: TrialState) -> None:
+    """Sets the state and the timestamps it brings, without the event (see set_trial_state)."""
     trial.state = state
     now = utcnow()
     if state in FINISHED_STATES:
@@ -243,17 +249,29 @@ def set_trial_state(
         trial.started_at = now
     if state == TrialState.RUNNING:
         trial.heartbeat_at = now
+
+
+def record_state_change(
+    session: Session,
+    trial: Trial,
+    previous: str,
+    actor: str,
+    reason: str,
+    kind: str = "state",
+    data: dict[str, Any] | None = None,
+) -> None:
+    """The event and the live note of a trial's move from `previous` to its state."""
     EventRepository(session).record(
         study_id=trial.study_id,
         trial_id=trial.id,
         kind=kind,
         actor=actor,
         from_state=previous,
-        to_state=state,
+        to_state=trial.state,
         reason=reason,
         data=data,
     )
-    notify(session, trial.study_id, "trial", {"id": trial.id, "state": state})
+    notify(session, trial.study_id, "trial", {"id": trial.id, "state": trial.state})
 
 
 def record_result(study: Study, trial: Trial) -> None:
@@ -270,16 +288,21 @@ def record_result(study: Study, trial: Trial) -> None:
         study.trials_since_improvement += 1
 
 
-def refresh_state(session: Session, study: Study, now: datetime | None = None) -> None:
-    """Ends a running study whose completion criteria are met, recording which one."""
+def refresh_state(
+    session: Session, study: Study, now: datetime | None = None, unfinished: int | None = None
+) -> None:
+    """Ends a running study whose completion criteria are met, recording which one.
+    `unfinished`: its running and queued trials, when the caller has counted them."""
     if study.state != StudyState.RUNNING:
         return
-    reason = completion_reason(session, study, now or utcnow())
+    reason = completion_reason(session, study, now or utcnow(), unfinished)
     if reason:
         finish_study(session, study, StudyState.COMPLETED, reason, "tunelab")
 
 
-def completion_reason(session: Session, study: Study, now: datetime) -> str | None:
+def completion_reason(
+    session: Session, study: Study, now: datetime, unfinished: int | None = None
+) -> str | None:
     limits = study.limits
     target = limits.get("target_value")
     best = study.best_value
@@ -295,7 +318,8 @@ def completion_reason(session: Session, study: Study, now: datetime) -> str | No
         return f"max_trials_without_improvement reached: {patience} trials without a better value"
 
     trials = TrialRepository(session)
-    unfinished = trials.count_in_states(study.id, [TrialState.RUNNING, TrialState.QUEUED])
+    if unfinished is None:
+        unfinished = trials.count_in_states(study.id, [TrialState.RUNNING, TrialState.QUEUED])
     if unfinished:
         return None
     max_budget = limits.get("max_budget")

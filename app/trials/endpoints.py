@@ -3,12 +3,13 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.auth.dependencies import CurrentToken
 from app.core.errors import Gone, Invalid
-from app.db.session import SessionDep
+from app.db.session import SessionDep, in_session
 from app.engine.base import TrialState
 from app.events.repository import EventRepository
 from app.events.schemas import EventList, EventRead
@@ -30,23 +31,29 @@ router = APIRouter(tags=["trials"])
 
 
 @router.post("/studies/{study_id}/trials", status_code=status.HTTP_201_CREATED)
-def ask(
+async def ask(
     study_id: int,
-    session: SessionDep,
+    request: Request,
     caller: CurrentToken,
     body: Annotated[TrialCreate | None, Body()] = None,
 ) -> TrialAsked:
     """Ask for the next trial (empty body), run your own config, or import a result."""
-    try:
-        trial, resume = service.ask(session, study_id, body or TrialCreate())
-    except Gone:
-        # The ask may have found the study finished (a limit reached): keep that verdict.
+
+    def work(session: Session) -> TrialAsked:
+        try:
+            trial, resume = service.ask(session, study_id, body or TrialCreate())
+        except Gone:
+            # The ask may have found the study finished (a limit reached): keep that verdict.
+            session.commit()
+            raise
+        token = auth.mint_trial_token(session, trial, caller)
+        read = TrialAsked.model_validate(trial).model_copy(
+            update={"resume": resume, "token": token}
+        )
         session.commit()
-        raise
-    token = auth.mint_trial_token(session, trial, caller)
-    read = TrialAsked.model_validate(trial).model_copy(update={"resume": resume, "token": token})
-    session.commit()
-    return read
+        return read
+
+    return await in_session(request, work)
 
 
 @router.get("/studies/{study_id}/trials")
@@ -98,13 +105,16 @@ def get_trial(trial_id: int, session: SessionDep) -> TrialRead:
 
 
 @router.post("/trials/{trial_id}/complete")
-def complete(trial_id: int, body: TrialComplete, session: SessionDep) -> TrialRead:
+async def complete(trial_id: int, body: TrialComplete, request: Request) -> TrialRead:
     """Tell the trial's result. `metrics` and `log` store a runner's last points and
     console chunk in the same transaction, before the value is taken from the points."""
-    trial = service.complete(session, trial_id, body)
-    read = TrialRead.model_validate(trial)
-    session.commit()
-    return read
+
+    def work(session: Session) -> TrialRead:
+        read = TrialRead.model_validate(service.complete(session, trial_id, body))
+        session.commit()
+        return read
+
+    return await in_session(request, work)
 
 
 @router.post("/trials/{trial_id}/heartbeat")

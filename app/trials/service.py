@@ -70,6 +70,10 @@ def _new_trial(
     study.next_number += 1
     if budget is not None and state != TrialState.QUEUED:
         study.budget_used += budget
+    if state != TrialState.QUEUED:
+        # Inserted in its state (one INSERT, not an INSERT and an UPDATE); the events
+        # below still tell that it was created queued, then started.
+        studies.enter_state(trial, state)
     TrialRepository(session).add(trial)
     EventRepository(session).record(
         study_id=study.id,
@@ -81,8 +85,12 @@ def _new_trial(
         data={"params": params},
     )
     if state != TrialState.QUEUED:
-        studies.set_trial_state(
-            session, trial, state, actor, "started" if state == TrialState.RUNNING else source
+        studies.record_state_change(
+            session,
+            trial,
+            TrialState.QUEUED,
+            actor,
+            "started" if state == TrialState.RUNNING else source,
         )
     return trial
 
@@ -95,7 +103,10 @@ def ask(
     The study row stays locked until the transaction ends, so concurrent asks see each
     other's trials: no number, grid point or parallel slot is handed out twice."""
     study = studies.get_study_for_update(session, study_id)
-    studies.refresh_state(session, study)
+    trials = TrialRepository(session)
+    # One query counts for the completion criteria and for max_parallel_trials below.
+    active = trials.counts_by_state(study.id, [TrialState.RUNNING, TrialState.QUEUED])
+    studies.refresh_state(session, study, unfinished=sum(active.values()))
     space = SearchSpace.from_dict(study.space)
 
     if body.value is not None or body.state is not None:
@@ -117,8 +128,6 @@ def ask(
             budget=_budget_default(study),
         ), False
 
-    trials = TrialRepository(session)
-    active = trials.counts_by_state(study.id, [TrialState.RUNNING, TrialState.QUEUED])
     running = active.get(TrialState.RUNNING, 0)
     max_parallel = int(study.limits["max_parallel_trials"])
     if running >= max_parallel:
