@@ -29,12 +29,16 @@ class Demand:
     left: int  # trials not yet handed out (new, queued or paused)
 
 
-def demands(session: Session) -> list[Demand]:
+def demands(session: Session) -> tuple[list[Demand], frozenset[int]]:
+    """What each running study with an `execution` can take, and the ids of all of them
+    (those with nothing left too: a trial of theirs may yet be queued again)."""
     out: list[Demand] = []
+    executed: set[int] = set()
     trials = TrialRepository(session)
     for study in StudyRepository(session).running():
         if not study.execution:
             continue
+        executed.add(study.id)
         running = trials.count_in_states(study.id, [TrialState.RUNNING])
         waiting = trials.count_in_states(study.id, [TrialState.QUEUED, TrialState.PAUSED])
         left = max(0, studies.trial_cap(study) - study.next_number) + waiting
@@ -43,7 +47,7 @@ def demands(session: Session) -> list[Demand]:
             queue = study.execution.get("queue")
             max_parallel = int(study.limits["max_parallel_trials"])
             out.append(Demand(study.id, queue, max(0, min(free, left)), max_parallel, left))
-    return out
+    return out, frozenset(executed)
 
 
 class DemandLoop(ABC):
@@ -57,9 +61,13 @@ class DemandLoop(ABC):
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        # Running studies with an execution, as of the last pass. Trials of the others are
+        # driven over the API by their own clients: their changes need no pass, which
+        # would load every running study on every ask and tell.
+        self._executed: frozenset[int] = frozenset()
 
     def _on_change(self, change: Change) -> None:
-        if change.kind in ("trial", "study"):
+        if change.kind == "study" or (change.kind == "trial" and change.study_id in self._executed):
             self.wake.set()
 
     def start(self) -> None:
@@ -83,7 +91,7 @@ class DemandLoop(ABC):
                 break
             try:
                 with self.database.session() as session:
-                    wanted = demands(session)
+                    wanted, self._executed = demands(session)
                 self.fill(wanted)
             except Exception:  # a database or broker hiccup must not end the loop
                 log.exception("trial dispatch failed")
