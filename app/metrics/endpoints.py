@@ -24,9 +24,7 @@ async def report(
 ) -> DecisionRead:
     """Store a batch of metric points and get the scheduler's decision for the trial.
     A (name, step) already stored is ignored, so re-sending a batch is safe."""
-    # The API's most frequent request: the whole transaction runs in one worker thread.
-    # A sync endpoint taking SessionDep would hop to a thread four times (session open
-    # and close, the endpoint, the response), which costs more than the report's SQL.
+    # One worker thread for both of its transactions, as `in_session` does for one.
     database: Database = request.app.state.database
     return await run_in_threadpool(_report, database, trial_id, points)
 
