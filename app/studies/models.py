@@ -58,6 +58,10 @@ class Study(Base):
     trials_since_improvement: Mapped[int] = mapped_column(Integer, default=0)
     # Fidelity units granted to trials so far (for max_budget and compute accounting).
     budget_used: Mapped[float] = mapped_column(FaithfulFloat, default=0.0)
+    # Bumped (under the row lock) whenever a trial changes in a way a strategy can see;
+    # each API process keeps the study's history in memory and reloads only the trials
+    # whose `history_version` is newer than the one it holds.
+    history_version: Mapped[int] = mapped_column(Integer, default=0)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -19,6 +19,7 @@ class Trial(Base):
     __table_args__ = (
         UniqueConstraint("study_id", "number"),
         Index("ix_trials_study_state", "study_id", "state"),
+        Index("ix_trials_study_version", "study_id", "history_version"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -46,6 +47,8 @@ class Trial(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The study's `history_version` when this trial last changed (see Study.history_version).
+    history_version: Mapped[int] = mapped_column(Integer, default=0)
 
     study: Mapped[Study] = relationship(back_populates="trials", lazy="raise")
 

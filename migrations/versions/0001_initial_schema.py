@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('best_trial_id', sa.Integer(), nullable=True),
     sa.Column('trials_since_improvement', sa.Integer(), nullable=False),
     sa.Column('budget_used', sa.Float(precision=53), nullable=False),
+    sa.Column('history_version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
@@ -71,12 +72,14 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('history_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['study_id'], ['studies.id'], name=op.f('fk_trials_study_id_studies'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_trials')),
     sa.UniqueConstraint('study_id', 'number', name=op.f('uq_trials_study_id_number'))
     )
     with op.batch_alter_table('trials', schema=None) as batch_op:
         batch_op.create_index('ix_trials_study_state', ['study_id', 'state'], unique=False)
+        batch_op.create_index('ix_trials_study_version', ['study_id', 'history_version'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -157,6 +160,7 @@ def downgrade() -> None:
 
     op.drop_table('events')
     with op.batch_alter_table('trials', schema=None) as batch_op:
+        batch_op.drop_index('ix_trials_study_version')
         batch_op.drop_index('ix_trials_study_state')
 
     op.drop_table('trials')
