@@ -22,6 +22,7 @@ from app.core.limits import BodySizeLimit
 from app.db.session import Database
 from app.db.types import utcnow
 from app.executor import Executor
+from app.executor.liveness import LivenessWatch, watch_for
 from app.executor.start import start_trials
 from app.followups.endpoints import router as followups_router
 from app.importance.endpoints import router as importance_router
@@ -39,6 +40,7 @@ from app.transfer.endpoints import IMPORT_STREAM_PATH
 from app.transfer.endpoints import router as transfer_router
 from app.trials import service as trials_service
 from app.trials.endpoints import router as trials_router
+from app.trials.fencing import fence
 
 log = logging.getLogger("tunelab")
 
@@ -49,9 +51,10 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     # Routes are matched in order, walking each included router (twice: to find the
     # route, then to run it): the busiest one, metric reports, comes first.
-    router.include_router(metrics_router)
+    # Reports of a run whose trial moved on without it are refused (trials/fencing.py).
+    router.include_router(metrics_router, dependencies=[Depends(fence)])
     router.include_router(studies_router)
-    router.include_router(trials_router)
+    router.include_router(trials_router, dependencies=[Depends(fence)])
     router.include_router(plans_router)
     router.include_router(auth_router)
     router.include_router(transfer_router)
@@ -68,14 +71,18 @@ def api_router() -> APIRouter:
     return router
 
 
-async def _reap_forever(database: Database, interval_s: float) -> None:
-    """Fails or re-queues trials whose heartbeat stopped, and ends studies out of time."""
+async def _reap_forever(
+    database: Database, interval_s: float, watch: LivenessWatch | None = None
+) -> None:
+    """Fails or re-queues trials whose heartbeat stopped or whose worker is gone
+    (executor/liveness.py), and ends studies out of time."""
 
     alive_since = utcnow()
 
     def sweep() -> int:
         with database.session() as session:
-            return trials_service.reap_stale(session, alive_since=alive_since)
+            lost = watch.sweep(session) if watch is not None else 0
+            return lost + trials_service.reap_stale(session, alive_since=alive_since)
 
     while True:
         try:
@@ -120,7 +127,11 @@ class RunOnce:
 
     def _start_reaper(self) -> None:
         self.reaper = asyncio.create_task(
-            _reap_forever(self.database, self.settings.reaper_interval_s)
+            _reap_forever(
+                self.database,
+                self.settings.reaper_interval_s,
+                watch_for(self.settings.broker_url),
+            )
         )
 
     async def stop(self) -> None:

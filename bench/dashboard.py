@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -23,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -104,6 +105,8 @@ def populate(url: str, n_trials: int, points: int, running: int) -> tuple[int, i
                 "created_at": began,
                 "started_at": began,
                 "heartbeat_at": utcnow(),
+                # As the lifecycle stamps them: each trial changed once, in order.
+                "history_version": i + 1,
                 "finished_at": None
                 if state == "running"
                 else began + timedelta(seconds=rng.uniform(20, 60)),
@@ -148,10 +151,81 @@ def populate(url: str, n_trials: int, points: int, running: int) -> tuple[int, i
         session.execute(
             update(Study)
             .where(Study.id == study_id)
-            .values(next_number=n_trials, best_value=best[0], best_trial_id=best[1])
+            .values(
+                next_number=n_trials,
+                best_value=best[0],
+                best_trial_id=best[1],
+                history_version=n_trials,
+            )
         )
     database.dispose()
     return study_id, ids[-1], total
+
+
+def filled(url: str) -> tuple[int, int, int]:
+    """The study, a running trial and the point count of a database a fill left behind."""
+    database = Database(url)
+    with database.sessions() as session:
+        study_id = session.scalars(
+            select(Study.id).where(Study.name == "dashboard bench").order_by(Study.id.desc())
+        ).first()
+        if study_id is None:
+            raise SystemExit(f"no bench study in {url}: run with --fill-only first")
+        live_trial = session.scalars(
+            select(Trial.id)
+            .where(Trial.study_id == study_id, Trial.state == "running")
+            .order_by(Trial.id.desc())
+        ).first()
+        total = session.scalar(select(func.count()).select_from(MetricPoint)) or 0
+    database.dispose()
+    assert live_trial is not None
+    return study_id, live_trial, total
+
+
+def _server_pid() -> int | None:
+    """The `tunelab serve` child of this process (live_server does not expose it)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"serve" in cmdline:
+            return int(proc.name)
+    return None
+
+
+def _memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure_export(base: str, study_id: int) -> None:
+    """Time of a whole CSV and JSON export, and how much the server's resident memory
+    rose above where it started (its peak is reset first; Linux's clear_refs)."""
+    pid = _server_pid()
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=600) as api:
+        for fmt in ("csv", "json"):
+            if pid is not None:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+                before = _memory_kb(pid, "VmRSS")
+            began = time.perf_counter()
+            size = 0
+            with api.stream("GET", f"/studies/{study_id}/trials.csv", params={"format": fmt}) as r:
+                r.raise_for_status()
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+            took = time.perf_counter() - began
+            grew = (_memory_kb(pid, "VmHWM") - before) / 1024 if pid is not None else float("nan")
+            print(
+                f"  export {fmt:<4} {took:6.2f} s  {size / 1e6:6.1f} MB  "
+                f"server peak memory +{grew:.1f} MB over its {before / 1024:.0f} MB"
+            )
 
 
 def measure(
@@ -190,8 +264,9 @@ def measure(
         page.wait_for_function(
             "() => document.getElementById('live-status').classList.contains('on')"
         )
-        step = 10_000
         with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as api:
+            # The next steps of the live trial (a rerun on the same database continues it).
+            step = int(api.get(f"/trials/{live_trial}").json()["last_step"] or 0)
             for _ in range(probes):
                 step += 1
                 before = page.evaluate(
@@ -234,16 +309,31 @@ def main() -> int:
     parser.add_argument(
         "--database-url", default=None, help="an empty database (default: a fresh SQLite file)"
     )
+    parser.add_argument(
+        "--fill-only", action="store_true", help="fill --database-url and stop (see --reuse)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the study a --fill-only run left in --database-url (no fill)",
+    )
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="tunelab-bench-"))
     url = args.database_url or f"sqlite:///{data / 'bench.db'}"
-    upgrade(url)
-    began = time.perf_counter()
-    study_id, live_trial, total = populate(url, args.trials, args.points, args.running)
-    print(
-        f"populated {args.trials} trials, {total} points in {time.perf_counter() - began:.1f} s ({url.split(':')[0]})"
-    )
+    if args.reuse:
+        study_id, live_trial, total = filled(url)
+        print(f"reusing study {study_id}: {total} points ({url.split(':')[0]})")
+    else:
+        upgrade(url)
+        began = time.perf_counter()
+        study_id, live_trial, total = populate(url, args.trials, args.points, args.running)
+        print(
+            f"populated {args.trials} trials, {total} points in "
+            f"{time.perf_counter() - began:.1f} s ({url.split(':')[0]})"
+        )
+    if args.fill_only:
+        return 0
     with live_server(url, data, env={"TUNELAB_BROKER_URL": "", "TUNELAB_REDIS_URL": ""}) as base:
         with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as api:
             for kind in (
@@ -262,6 +352,7 @@ def main() -> int:
                     f"  GET plots/{kind:<10} {time.perf_counter() - t0:6.2f} s  {size / 1e6:5.2f} MB"
                 )
         results = measure(base, study_id, live_trial, args.loads, args.probes)
+        measure_export(base, study_id)
 
     def line(label: str, values: list[float], target: float) -> str:
         med = statistics.median(values)

@@ -15,7 +15,8 @@ _EXPORTS = {
     "params": "tunelab.sdk",
     "checkpoint_dir": "tunelab.sdk",
     "Client": "tunelab.client",
-    "TunelabError": "tunelab.client",
+    "TunelabError": "tunelab.transport",
+    "Unreachable": "tunelab.transport",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,13 +9,13 @@
     trial.complete()
     study.dataframe()  # one row per trial, pandas
 
-Imports only the standard library and httpx; pandas is imported when a dataframe is
-asked for, so scripts that only run trials need nothing else.
+Requests go through `tunelab.transport` (its retry policy, its NaN encoding, its one
+error type `TunelabError`); pandas is imported when a dataframe is asked for, so scripts
+that only run trials need nothing else.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -23,40 +23,21 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import httpx
+from tunelab.transport import (
+    DEFAULT_URL,
+    Transport,
+    TunelabError,
+    Unreachable,
+    decode_float,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+__all__ = ["DEFAULT_URL", "Client", "Study", "Trial", "TunelabError", "Unreachable"]
+
 FINISHED_STUDY_STATES = frozenset({"completed", "stopped"})
 FINISHED_TRIAL_STATES = frozenset({"completed", "stopped", "failed", "cancelled"})
-_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-class TunelabError(Exception):
-    """An error answer of the API: HTTP status, the message and the field it is about."""
-
-    def __init__(
-        self,
-        status_code: int,
-        detail: str,
-        field: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(f"{status_code}: {detail}" + (f" (field: {field})" if field else ""))
-        self.status_code = status_code
-        self.detail = detail
-        self.field = field
-        # Seconds the server asked to wait before trying again (409 while trials run).
-        self.retry_after = retry_after
-
-
-def _number(value: Any) -> Any:
-    """NaN and infinities travel as strings; give them back as floats."""
-    if isinstance(value, str) and value in _SPECIAL_FLOATS:
-        return _SPECIAL_FLOATS[value]
-    return value
 
 
 def _world(world: Mapping[str, int] | tuple[int, int] | None) -> dict[str, int] | None:
@@ -92,15 +73,13 @@ class Client:
         url: str | None = None,
         token: str | None = None,
         timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
+        retry_for_s: float = 30.0,
     ) -> None:
+        """`url` defaults to TUNELAB_URL, `token` to TUNELAB_TOKEN. A call that finds the
+        server restarting is sent again for up to `retry_for_s` seconds (see
+        `tunelab.transport` for which calls are)."""
         self.url = (url or os.environ.get("TUNELAB_URL") or DEFAULT_URL).rstrip("/")
-        self.retries_503 = 5
-        token = token if token is not None else os.environ.get("TUNELAB_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport
-        )
+        self.transport = Transport(self.url, token, timeout_s=timeout, retry_for_s=retry_for_s)
 
     def __enter__(self) -> Client:
         return self
@@ -109,37 +88,13 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self.transport.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call; the decoded JSON answer, or TunelabError for a 4xx/5xx."""
-        response = self._http.request(method, path, **kwargs)
-        for _ in range(self.retries_503):
-            # The server says the database was busy or restarting and every request is
-            # safe to send again (its transaction was rolled back).
-            retry_after = response.headers.get("retry-after", "")
-            if response.status_code != 503 or not retry_after.isdigit():
-                break
-            time.sleep(float(retry_after))
-            response = self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                detail, field = str(body.get("detail", response.text)), body.get("field")
-            except ValueError:
-                detail, field = response.text or response.reason_phrase, None
-            retry_after = response.headers.get("retry-after")
-            raise TunelabError(
-                response.status_code,
-                detail,
-                field,
-                float(retry_after) if retry_after and retry_after.isdigit() else None,
-            )
-        if response.status_code == 204 or not response.content:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        """One API call (`path` below /api/v1): the decoded JSON answer, or TunelabError.
+        `options` are those of `Transport.request`: json, params, content, headers and
+        idempotent."""
+        return self.transport.request(method, path, **options)
 
     # Studies ----------------------------------------------------------------------------
 
@@ -192,7 +147,7 @@ class Client:
         """Any config moved to another world size, with its arithmetic (`steps`)."""
         body = _scale_body(to, source, rule, per_device_batch, warmup)
         body.update(params=dict(params), roles=dict(roles or {}))
-        result: dict[str, Any] = self.request("POST", "/scale", json=body)
+        result: dict[str, Any] = self.request("POST", "/scale", json=body, idempotent=True)
         return result
 
     def logs(self, trial_id: int, offset: int = 0) -> dict[str, Any]:
@@ -255,7 +210,7 @@ class Trial:
 
     @property
     def value(self) -> float | None:
-        return _number(self.data.get("value"))
+        return decode_float(self.data.get("value"))
 
     @property
     def should_stop(self) -> bool:
@@ -272,32 +227,39 @@ class Trial:
         """Reports metric values at one step, as keywords or a mapping (for names such as
         "val/loss"); returns the decision: continue, stop or pause."""
         named = {**(values or {}), **metrics}
-        points = [
-            {"name": name, "step": step, "value": _wire(value)} for name, value in named.items()
-        ]
+        points = [{"name": name, "step": step, "value": value} for name, value in named.items()]
         return self.report_points(points)
 
     def report_points(self, points: Iterable[Mapping[str, Any]]) -> str:
-        answer = self.client.request("POST", f"/trials/{self.id}/metrics", json=list(points))
+        # A point is keyed by (name, step): sending a batch twice stores it once.
+        answer = self.client.request(
+            "POST", f"/trials/{self.id}/metrics", json=list(points), idempotent=True
+        )
         self.last_decision, self.last_reason = answer["decision"], answer.get("reason", "")
         return self.last_decision
 
     def complete(self, value: float | None = None) -> Trial:
         """Tells the result; without a value the server aggregates the objective's points."""
-        body = {} if value is None else {"value": _wire(value)}
-        self.data = self.client.request("POST", f"/trials/{self.id}/complete", json=body)
+        body = {} if value is None else {"value": value}
+        # The server keeps the first verdict, so a completion may be sent again.
+        self.data = self.client.request(
+            "POST", f"/trials/{self.id}/complete", json=body, idempotent=True
+        )
         return self
 
     tell = complete
 
     def fail(self, error: str = "") -> Trial:
         self.data = self.client.request(
-            "POST", f"/trials/{self.id}/complete", json={"state": "failed", "error": error}
+            "POST",
+            f"/trials/{self.id}/complete",
+            json={"state": "failed", "error": error},
+            idempotent=True,
         )
         return self
 
     def heartbeat(self) -> str:
-        answer = self.client.request("POST", f"/trials/{self.id}/heartbeat")
+        answer = self.client.request("POST", f"/trials/{self.id}/heartbeat", idempotent=True)
         self.last_decision, self.last_reason = answer["decision"], answer.get("reason", "")
         return self.last_decision
 
@@ -311,7 +273,7 @@ class Trial:
                 params["name"] = name
             page = self.client.request("GET", f"/trials/{self.id}/metrics", params=params)
             for item in page["items"]:
-                item["value"] = _number(item["value"])
+                item["value"] = decode_float(item["value"])
                 points.append(item)
             if not page["items"] or page["cursor"] == since:
                 return points
@@ -330,15 +292,10 @@ class Trial:
     ) -> dict[str, Any]:
         """This trial's config at another world size, with its arithmetic (`steps`)."""
         body = _scale_body(to, source, rule, per_device_batch, warmup)
-        result: dict[str, Any] = self.client.request("POST", f"/trials/{self.id}/scale", json=body)
+        result: dict[str, Any] = self.client.request(
+            "POST", f"/trials/{self.id}/scale", json=body, idempotent=True
+        )
         return result
-
-
-def _wire(value: float) -> float | str:
-    """JSON has no NaN or infinity: send them as the strings the API reads."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
 
 
 class Study:
@@ -365,7 +322,7 @@ class Study:
 
     @property
     def best_value(self) -> float | None:
-        return _number(self.data.get("best_value"))
+        return decode_float(self.data.get("best_value"))
 
     @property
     def finished(self) -> bool:
@@ -376,7 +333,10 @@ class Study:
         return self
 
     def update(self, **fields: Any) -> Study:
-        self.data = self.client.request("PATCH", f"/studies/{self.id}", json=fields)
+        # Setting fields to given values: twice is the same as once.
+        self.data = self.client.request(
+            "PATCH", f"/studies/{self.id}", json=fields, idempotent=True
+        )
         return self
 
     def pause(self) -> Study:
@@ -431,7 +391,7 @@ class Study:
         metrics: Iterable[Mapping[str, Any]] | None = None,
     ) -> Trial:
         """Imports a result obtained elsewhere, as an observation for the strategy."""
-        body: dict[str, Any] = {"params": dict(params), "value": _wire(value), "state": state}
+        body: dict[str, Any] = {"params": dict(params), "value": value, "state": state}
         if metrics is not None:
             body["metrics"] = list(metrics)
         return Trial(
@@ -554,7 +514,7 @@ class Study:
         rows = self.client.request(
             "GET", f"/studies/{self.id}/trials.csv", params={"format": "json"}
         )
-        return [{key: _number(value) for key, value in row.items()} for row in rows]
+        return [{key: decode_float(value) for key, value in row.items()} for row in rows]
 
     def dataframe(self) -> pd.DataFrame:
         """One row per trial, with a best-so-far column, as a pandas DataFrame."""
@@ -633,7 +593,7 @@ def progress_line(study: Mapping[str, Any], width: int = 30) -> str:
     total = max(1, int(study.get("limits", {}).get("max_trials", 1)))
     done = sum(counts.get(state, 0) for state in FINISHED_TRIAL_STATES)
     filled = min(width, round(width * done / total))
-    best = _number(study.get("best_value"))
+    best = decode_float(study.get("best_value"))
     best_text = "-" if best is None else f"{best:.6g}"
     return (
         f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} trials  "

@@ -9,24 +9,28 @@
 
 The trial's process gets TUNELAB_TRIAL_ID, TUNELAB_API_URL (and TUNELAB_TOKEN when the API
 needs one) from the runner. Outside a trial `report` does nothing, so the script runs
-on its own too. Only the standard library is used: a training image needs nothing else.
+on its own too. Requests go through `tunelab.transport`, which uses httpx when it is
+installed and the standard library otherwise: a training image needs nothing else.
+A report that cannot be delivered raises `tunelab.TunelabError`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import time
-import urllib.error
-import urllib.request
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunelab.transport import Transport
+
 _TIMEOUT_S = 10.0
+# The API restarting must not kill a training run: a report is sent again for this long.
 _RETRY_FOR_S = 30.0
 _auto_step = 0
+_transports: dict[tuple[int, str], Transport] = {}
+_transports_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -46,37 +50,17 @@ class Report:
         return self.decision == "pause"
 
 
-def _number(value: float) -> float | str:
-    value = float(value)
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
-def _post(url: str, body: Any) -> Any:
-    headers = {"Content-Type": "application/json"}
-    token = os.environ.get("TUNELAB_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode()
-    deadline = time.monotonic() + _RETRY_FOR_S
-    delay = 0.1
-    while True:
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500 or time.monotonic() >= deadline:
-                raise RuntimeError(
-                    f"tunelab: {exc.code} {exc.read().decode(errors='replace')}"
-                ) from None
-        except (urllib.error.URLError, OSError):
-            # The API restarting must not kill a training run: retry for a while.
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
+def _transport(api_url: str) -> Transport:
+    """One transport per API for the whole run, so its connection is kept open; a forked
+    child (a data loader's worker) opens its own rather than share the parent's socket."""
+    key = (os.getpid(), api_url)
+    with _transports_lock:
+        transport = _transports.get(key)
+        if transport is None:
+            transport = _transports[key] = Transport(
+                api_url, timeout_s=_TIMEOUT_S, retry_for_s=_RETRY_FOR_S
+            )
+        return transport
 
 
 def report(step: float | None = None, **metrics: float) -> Report:
@@ -91,10 +75,13 @@ def report(step: float | None = None, **metrics: float) -> Report:
     if not trial_id or not api_url or not metrics:
         return Report()
     body = [
-        {"name": name, "step": float(step), "value": _number(value)}
+        {"name": name, "step": float(step), "value": float(value)}
         for name, value in metrics.items()
     ]
-    answer = _post(f"{api_url.rstrip('/')}/api/v1/trials/{trial_id}/metrics", body)
+    # Points are keyed by (name, step): a report sent twice is stored once.
+    answer = _transport(api_url).request(
+        "POST", f"/trials/{trial_id}/metrics", json=body, idempotent=True
+    )
     return Report(str(answer.get("decision", "continue")), str(answer.get("reason", "")))
 
 

@@ -12,9 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from app.core.redis_clients import fail_fast
+from app.executor.liveness import Beacon
 from worker import tickets
 from worker.api import ApiClient
 from worker.runner import RunnerConfig, Slot, run_next
@@ -32,7 +33,8 @@ def make_celery(broker_url: str | None = None) -> Celery:
         broker_transport="worker.broker:Transport",
         task_default_queue=DEFAULT_QUEUE,
         # A task killed mid-way is delivered again; it only asks for a trial, so a second
-        # delivery is harmless. Trials of a killed worker are recovered by the heartbeat.
+        # delivery is harmless. Trials of a killed worker are recovered
+        # within seconds: its slots' liveness keys expire (app/executor/liveness.py).
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         # One task per free slot: a worker must not hoard tickets another worker could run.
@@ -58,6 +60,8 @@ _studies: dict[int, dict[str, Any]] = {}
 # One HTTP client per (slot, API): its connection stays open from trial to trial, and a
 # new client costs more than a request (httpx builds an SSL context for each).
 _clients: dict[tuple[str, str], ApiClient] = {}
+# Marks this worker's slots alive in Redis while it runs (app/executor/liveness.py).
+_beacon: list[Beacon] = []
 
 
 def configure(slots: list[Slot]) -> None:
@@ -103,6 +107,21 @@ def _default_slots(sender: Any = None, **_kwargs: Any) -> None:
         from worker.slots import make_slots
 
         configure(make_slots(None, [], int(getattr(sender, "concurrency", 1) or 1)))
+
+
+@worker_ready.connect
+def _start_beacon(**_kwargs: Any) -> None:
+    # The API's sweeper recovers a slot's trial seconds after the key stops being renewed.
+    slots = [slot.name for slot in list(_slots.queue)]
+    if slots and app.conf.broker_url and not _beacon:
+        _beacon.append(Beacon(app.conf.broker_url, slots).start())
+
+
+@worker_shutdown.connect
+def _stop_beacon(**_kwargs: Any) -> None:
+    # After the runners ended their trials (and told the API): what is left is recovered.
+    while _beacon:
+        _beacon.pop().stop()
 
 
 @worker_shutting_down.connect

@@ -6,6 +6,13 @@ them in small batches, ships the console output, and acts on the API's decisions
 and cancel end the process (SIGTERM, a grace period, SIGKILL), pause sends SIGTERM so the
 script can checkpoint. Between batches a heartbeat keeps the trial alive and brings back
 decisions made elsewhere (a cancel, a stopped study) within a second.
+
+When the API cannot be reached the trial keeps running: its metric batches and log
+chunks go to a bounded spool on local disk (worker/spool.py) and are delivered in order
+once the API answers; the completion waits for them. The run is given up only when the
+spool is full or the outage passes `outage_limit_s`. Each report carries the run's
+attempt: a run whose trial was re-queued or failed meanwhile (its worker was taken for
+lost) is refused, and the runner ends its process at once.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from worker.api import ApiClient, ApiError, StudyDone
+from tunelab.transport import TunelabError, Unreachable
+from worker.api import GONE, ApiClient, superseded
+from worker.delivery import Delivery
 from worker.launch import (
     MetricParser,
     build_argv,
@@ -38,6 +47,7 @@ from worker.launch import (
     default_checkpoint_root,
     trial_values,
 )
+from worker.spool import default_max_bytes, default_spool_dir
 
 log = logging.getLogger("tunelab.runner")
 
@@ -68,6 +78,16 @@ class RunnerConfig:
     # its last lines ships them with its completion instead of in a request of their own.
     log_linger_s: float = 0.1
     log_chunk_bytes: int = 256 * 1024
+    # A running trial's report waits this long for the API, then goes to the spool.
+    report_retry_s: float = 5.0
+    # While the API is away: how often delivery is tried, the most kept on disk, and how
+    # long the run goes on without the API before it is given up.
+    probe_s: float = 1.0
+    spool_dir: Path = field(default_factory=default_spool_dir)
+    spool_max_bytes: int = field(default_factory=default_max_bytes)
+    outage_limit_s: float = field(
+        default_factory=lambda: float(os.environ.get("TUNELAB_OUTAGE_LIMIT_S") or 3600)
+    )
 
 
 @dataclass
@@ -144,8 +164,10 @@ def run_next(
         if not study.get("execution"):
             return None
         trial = client.ask(study_id, slot.name)
-    except StudyDone:
-        return None
+    except TunelabError as exc:
+        if exc.status_code == GONE:  # the study has finished
+            return None
+        raise
     finally:
         if on_asked is not None:
             on_asked()
@@ -154,7 +176,7 @@ def run_next(
     return TrialRunner(client, study, trial, slot, config, stop).run()
 
 
-class TrialRunner:
+class TrialRunner(Delivery):
     def __init__(
         self,
         client: ApiClient,
@@ -164,13 +186,11 @@ class TrialRunner:
         config: RunnerConfig,
         stop: threading.Event | None = None,
     ) -> None:
-        self.client = client
+        super().__init__(client, config, int(trial["id"]), int(trial.get("retries") or 0))
         self.study = study
         self.trial = trial
-        self.trial_id = int(trial["id"])
         self.spec: dict[str, Any] = study["execution"]
         self.slot = slot
-        self.config = config
         self.stop = stop or threading.Event()
         self.parser = MetricParser.from_spec(self.spec.get("metric_definitions") or [])
         self.lines: queue.Queue[bytes | None] = queue.Queue()
@@ -247,6 +267,7 @@ class TrialRunner:
             self._append_log(f"[tunelab] {reason}\n".encode())
             state = self._complete(failed=True, error=reason)
             return TrialOutcome(self.trial_id, state, None, reason, started, time.time())
+        self.process = process
         try:
             return self._supervise(process, started)
         except BaseException:
@@ -255,6 +276,9 @@ class TrialRunner:
             with contextlib.suppress(Exception):
                 process.wait(5)
             raise
+        finally:
+            if self.spool is not None:
+                self.spool.close()
 
     def _supervise(self, process: subprocess.Popen[bytes], started: float) -> TrialOutcome:
         readers = [
@@ -279,6 +303,8 @@ class TrialRunner:
                 wait = min(wait, self.pending_since + self.config.metrics_flush_s - now)
             if self.kill_at is not None:
                 wait = min(wait, self.kill_at - now)
+            if self.offline_since is not None:
+                wait = min(wait, self.next_probe - now)
             item: bytes | None
             if open_streams == 0:
                 # The output has ended, so the exit is moments away: wait on the process
@@ -318,6 +344,10 @@ class TrialRunner:
             if now >= next_heartbeat and process.poll() is None:
                 self._heartbeat(process)
                 next_heartbeat = time.monotonic() + self.config.heartbeat_s
+            elif self.offline_since is not None and now >= self.next_probe:
+                # Reports keep the heartbeat away while they flow; the spool must still
+                # be delivered as soon as the API is back, not at the trial's end.
+                self._probe(process if process.poll() is None else None)
             if self.log_pending_since is not None and (
                 now >= self._log_due() or len(self.log_buffer) >= self.config.log_chunk_bytes
             ):
@@ -378,22 +408,31 @@ class TrialRunner:
         while len(self.pending) > keep:
             batch = self.pending[: self.config.metrics_batch]
             del self.pending[: self.config.metrics_batch]
-            try:
-                answer = self.client.report(self.trial_id, batch)
-            except ApiError as exc:
-                log.warning("trial %s: metrics rejected: %s", self.trial_id, exc)
+            answer = self._deliver("metrics", {"points": batch})
+            if answer is None:
                 continue
             self.points += len(batch)
-            if not final and process is not None:
+            if not final and process is not None and answer:
                 self._on_decision(process, answer)
         if not self.pending:
             self.pending_since = None
 
     def _heartbeat(self, process: subprocess.Popen[bytes]) -> None:
+        if self.ending_state == "superseded":
+            return
+        if self.offline_since is not None:
+            if time.monotonic() >= self.next_probe:
+                self._probe(process)
+            return
         try:
-            answer = self.client.heartbeat(self.trial_id)
-        except ApiError as exc:
-            if exc.status_code == 404:  # the trial or its study was deleted
+            answer = self.live.heartbeat(self.trial_id, attempt=self.attempt)
+        except Unreachable as exc:
+            self._go_offline(exc)
+            return
+        except TunelabError as exc:
+            if superseded(exc):
+                self._supersede(exc)
+            elif exc.status_code == 404:  # the trial or its study was deleted
                 self._end(process, "the trial no longer exists", "cancelled", grace=False)
             return
         self._on_decision(process, answer)
@@ -429,10 +468,7 @@ class TrialRunner:
         return [text[begin : begin + step] for begin in range(0, len(text), step)]
 
     def _send_log(self, piece: str) -> None:
-        try:
-            self.client.append_log(self.trial_id, self.log_offset, piece)
-        except ApiError as exc:
-            log.warning("trial %s: log chunk rejected: %s", self.trial_id, exc)
+        self._deliver("log", {"offset": self.log_offset, "text": piece})
         self.log_offset += len(piece.encode())
 
     def _flush_log(self, final: bool = False) -> None:
@@ -441,23 +477,19 @@ class TrialRunner:
             self._send_log(piece)
 
     def _log_end(self) -> int:
-        offset = 0
-        with contextlib.suppress(ApiError):
-            while True:
-                response = self.client._check(
-                    self.client._request(
-                        "GET", f"/trials/{self.trial_id}/logs", params={"offset": offset}
-                    )
-                )
-                if response["next_offset"] <= offset:
-                    break
-                offset = int(response["next_offset"])
-        return offset
+        """Where a resumed or retried trial's output continues: after the earlier runs'."""
+        try:
+            return self.client.log_end(self.trial_id)
+        except Unreachable:
+            raise
+        except TunelabError as exc:
+            log.warning("trial %s: log end unknown, output starts at 0: %s", self.trial_id, exc)
+            return 0
 
     def _server_state(self, fallback: str) -> str:
         try:
-            return str(self.client.get_trial(self.trial_id)["state"])
-        except ApiError:
+            return str(self._told(lambda: self.client.get_trial(self.trial_id))["state"])
+        except TunelabError:
             return fallback
 
     def _complete(self, failed: bool = False, error: str | None = None) -> str:
@@ -469,12 +501,24 @@ class TrialRunner:
         for piece in pieces[:-1]:
             self._send_log(piece)
         tail = (self.log_offset, pieces[-1]) if pieces else None
+        if self.ending_state == "superseded":
+            return "superseded"
         if points or tail is not None:
             try:
-                answer = self.client.complete(
-                    self.trial_id, failed=failed, error=error, points=points, log=tail
+                answer = self._told(
+                    lambda: self.client.complete(
+                        self.trial_id,
+                        failed=failed,
+                        error=error,
+                        points=points,
+                        log=tail,
+                        attempt=self.attempt,
+                    )
                 )
-            except ApiError as exc:
+            except TunelabError as exc:
+                if superseded(exc):
+                    self._supersede(exc)
+                    return "superseded"
                 # Refused as a whole (no value of the objective, a point it rejects, an
                 # API without these fields): send the parts on their own, then tell again.
                 log.info(
@@ -490,8 +534,17 @@ class TrialRunner:
                     self.log_offset += len(tail[1].encode())
                 return str(answer["state"])
         try:
-            return str(self.client.complete(self.trial_id, failed=failed, error=error)["state"])
-        except ApiError as exc:
+            return str(
+                self._told(
+                    lambda: self.client.complete(
+                        self.trial_id, failed=failed, error=error, attempt=self.attempt
+                    )
+                )["state"]
+            )
+        except TunelabError as exc:
+            if superseded(exc) or self.ending_state == "superseded":
+                self._supersede(exc)
+                return "superseded"
             if exc.status_code == 422 and not failed:
                 metric = self.study.get("objective", {}).get("metric")
                 return self._complete(
@@ -517,6 +570,8 @@ class TrialRunner:
         self._append_log(f"[tunelab] sent SIGTERM: {reason}\n".encode())
 
     def _finish(self, returncode: int) -> tuple[str, str]:
+        if self.ending_state == "superseded":
+            return "superseded", self.ending or ""
         if self.ending_state in ("stopped", "paused", "cancelled"):
             # The server decided (and recorded) this already; a script that caught SIGTERM
             # and exited 0 must not turn a stopped trial into a completed one. No complete

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.dependencies import CurrentToken, forget_cached_tokens
 from app.auth.models import Role
-from app.auth.repository import TokenRepository
 from app.auth.schemas import TokenCreate, TokenCreated, TokenList, TokenRead
-from app.db.session import SessionDep
+from app.db.session import SessionDep, unit_of_work
 
 # Admin only: `authorize` maps every /tokens route to the admin role.
 router = APIRouter(tags=["auth"])
@@ -20,25 +20,29 @@ def me(token: CurrentToken) -> TokenRead:
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
-def create_token(body: TokenCreate, session: SessionDep, request: Request) -> TokenCreated:
-    token, secret = service.create_token(session, Role(body.role), body.name)
-    read = TokenCreated.model_validate(
-        {**TokenRead.model_validate(token).model_dump(), "token": secret}
-    )
-    session.commit()
+async def create_token(body: TokenCreate, request: Request) -> TokenCreated:
+    def work(session: Session) -> TokenCreated:
+        token, secret = service.create_token(session, Role(body.role), body.name)
+        return TokenCreated.model_validate(
+            {**TokenRead.model_validate(token).model_dump(), "token": secret}
+        )
+
+    read = await unit_of_work(request, work)
+    # After the commit: a request in between would cache the tokens as they were.
     forget_cached_tokens(request)
     return read
 
 
 @router.get("/tokens")
 def list_tokens(session: SessionDep, include_revoked: bool = False) -> TokenList:
-    tokens = TokenRepository(session).list(include_revoked)
-    return TokenList(items=[TokenRead.model_validate(t) for t in tokens])
+    return TokenList(
+        items=[TokenRead.model_validate(t) for t in service.list_tokens(session, include_revoked)]
+    )
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, session: SessionDep, request: Request) -> Response:
-    service.revoke(session, token_id)
-    session.commit()
+async def revoke_token(token_id: int, request: Request) -> Response:
+    await unit_of_work(request, lambda session: service.revoke(session, token_id))
+    # After the commit: a request in between would cache the token as still valid.
     forget_cached_tokens(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -164,6 +164,11 @@ def revoke(session: Session, token_id: int) -> Token:
     return token
 
 
+def list_tokens(session: Session, include_revoked: bool = False) -> list[Token]:
+    """People's tokens (a trial's own tokens are not listed), oldest first."""
+    return TokenRepository(session).list(include_revoked)
+
+
 def exposure_problem(settings: Settings, session: Session) -> str | None:
     """Why the server must not start with these settings, or None when it may."""
     if is_loopback(settings.host):

@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import report, server, studies, tokens, transfer, worker
+from app.cli import remote, report, server, studies, tokens, transfer, worker
+from tunelab.transport import TunelabError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result = args.handler(args)
+    try:
+        result = args.handler(args)
+    except TunelabError as error:
+        # A refused call or an unreachable server is one line, never a traceback.
+        print(f"tunelab {args.command}: error: {remote.describe(error)}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

@@ -11,11 +11,11 @@ import argparse
 import html
 import json
 import math
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.cli import remote
 from app.plots.service import KINDS
 
 TOP_TRIALS = 20
@@ -25,35 +25,28 @@ def register(commands: Any) -> None:
     report = commands.add_parser("report", help="write a study's charts into one HTML file")
     report.add_argument("study", type=int, help="study id")
     report.add_argument("-o", "--output", type=Path, default=None, help="default: study-ID.html")
-    report.add_argument(
-        "--url", default=None, help="server URL (default: TUNELAB_URL or http://127.0.0.1:8000)"
-    )
+    remote.add_url_argument(report)
     report.add_argument(
         "--database-url", default=None, help="read the database directly instead of a server"
     )
     report.set_defaults(handler=run_report)
 
 
-def _from_server(url: str, study_id: int) -> dict[str, Any]:
-    import httpx
-
-    token = os.environ.get("TUNELAB_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(base_url=f"{url.rstrip('/')}/api/v1", headers=headers, timeout=120) as client:
+def _from_server(url: str | None, study_id: int) -> dict[str, Any]:
+    # Figures of a large study take the server a while to build.
+    with remote.connect(url, timeout_s=120) as client:
 
         def get(path: str, **params: Any) -> Any:
-            response = client.get(path, params=params)
-            if response.status_code >= 400:
-                raise SystemExit(f"error: GET {path}: {response.status_code} {response.text[:300]}")
-            return response.json()
+            return client.request("GET", path, params=params)
 
+        study = get(f"/studies/{study_id}")
         return {
-            "study": get(f"/studies/{study_id}"),
+            "study": study,
             "summary": get(f"/studies/{study_id}/summary"),
             "figures": {kind: get(f"/studies/{study_id}/plots/{kind}") for kind in KINDS},
             "best": get(
                 f"/studies/{study_id}/trials",
-                order_by=_best_order(get(f"/studies/{study_id}")),
+                order_by=_best_order(study),
                 state="completed",
                 limit=TOP_TRIALS,
             )["items"],
@@ -152,8 +145,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.database_url:
         data = _from_database(args.database_url, args.study)
     else:
-        url = args.url or os.environ.get("TUNELAB_URL") or "http://127.0.0.1:8000"
-        data = _from_server(url, args.study)
+        data = _from_server(args.url, args.study)
     output: Path = args.output or Path(f"study-{args.study}.html")
     output.write_text(render(data), encoding="utf-8")
     print(f"wrote {output} ({output.stat().st_size // 1024} KiB)")

@@ -1,7 +1,8 @@
 """`tunelab study ...`, `tunelab trial logs` and `tunelab scale`: the API from a terminal.
 
 These commands talk to a running server over HTTP through `tunelab.client`, so they work
-against a remote server as well as a local one (--url, TUNELAB_URL, TUNELAB_TOKEN).
+against a remote server as well as a local one (--url, TUNELAB_URL, TUNELAB_TOKEN). A
+refused call or an unreachable server ends the command with one line (see `main`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tunelab.client import Client, Study, TunelabError
+from app.cli import remote
+from tunelab.client import Client, Study
 
 WATCH_ROWS = 20
 
 
 def register(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url", default=None, help="server URL (default: TUNELAB_URL or http://127.0.0.1:8000)"
-    )
+    remote.add_url_argument(common)
 
     study = commands.add_parser("study", help="create, list, watch and promote studies")
     actions = study.add_subparsers(dest="study_command", metavar="ACTION", required=True)
@@ -153,15 +153,7 @@ def _pairs(items: list[str], flag: str) -> dict[str, Any]:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.url)
-
-
-def _fail(error: TunelabError) -> int:
-    print(
-        f"error: {error.detail}" + (f" (field {error.field})" if error.field else ""),
-        file=sys.stderr,
-    )
-    return 1
+    return remote.connect(args.url)
 
 
 def _format(value: Any) -> str:
@@ -180,11 +172,8 @@ def run_create(args: argparse.Namespace) -> int:
         body = yaml.safe_load(text)
     else:
         body = json.loads(text)
-    try:
-        with _client(args) as client:
-            study = client.create_study(body)
-    except TunelabError as error:
-        return _fail(error)
+    with _client(args) as client:
+        study = client.create_study(body)
     print(f"created study {study.id} ({study.name})")
     return 0
 
@@ -193,11 +182,8 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    try:
-        with _client(args) as client:
-            found = client.studies(args.state)
-    except TunelabError as error:
-        return _fail(error)
+    with _client(args) as client:
+        found = client.studies(args.state)
     table = Table("id", "name", "state", "trials", "best", "parent")
     for study in found:
         data = study.data
@@ -273,8 +259,6 @@ def run_watch(args: argparse.Namespace) -> int:
                     if study.finished:
                         break
                     time.sleep(args.interval)
-    except TunelabError as error:
-        return _fail(error)
     except KeyboardInterrupt:
         return 130
     print(f"study {study.id} {study.state}: {study.data['state_reason']}")
@@ -282,11 +266,8 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def run_best(args: argparse.Namespace) -> int:
-    try:
-        with _client(args) as client:
-            best = client.study(args.study_id).best_trial()
-    except TunelabError as error:
-        return _fail(error)
+    with _client(args) as client:
+        best = client.study(args.study_id).best_trial()
     if best is None:
         print("no completed trial yet", file=sys.stderr)
         return 1
@@ -317,8 +298,6 @@ def run_logs(args: argparse.Namespace) -> int:
                     sys.stdout.flush()
             else:
                 sys.stdout.write(client.logs(args.trial_id, args.offset)["text"])
-    except TunelabError as error:
-        return _fail(error)
     except KeyboardInterrupt:
         return 130
     return 0
@@ -337,27 +316,24 @@ def print_scale(result: dict[str, Any]) -> None:
 
 
 def run_scale(args: argparse.Namespace) -> int:
-    try:
-        with _client(args) as client:
-            if args.trial is not None:
-                result = client.trial(args.trial).scale(
-                    args.target, args.source, args.rule, args.per_device_batch
-                )
-            else:
-                if args.source is None:
-                    print("error: --from is needed with --param", file=sys.stderr)
-                    return 2
-                roles = {name: str(role) for name, role in _pairs(args.role, "--role").items()}
-                result = client.scale(
-                    _pairs(args.param, "--param"),
-                    args.target,
-                    args.source,
-                    args.rule,
-                    roles=roles,
-                    per_device_batch=args.per_device_batch,
-                )
-    except TunelabError as error:
-        return _fail(error)
+    with _client(args) as client:
+        if args.trial is not None:
+            result = client.trial(args.trial).scale(
+                args.target, args.source, args.rule, args.per_device_batch
+            )
+        else:
+            if args.source is None:
+                print("error: --from is needed with --param", file=sys.stderr)
+                return 2
+            roles = {name: str(role) for name, role in _pairs(args.role, "--role").items()}
+            result = client.scale(
+                _pairs(args.param, "--param"),
+                args.target,
+                args.source,
+                args.rule,
+                roles=roles,
+                per_device_batch=args.per_device_batch,
+            )
     if args.json:
         print(json.dumps(result))
     else:
@@ -367,20 +343,17 @@ def run_scale(args: argparse.Namespace) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    try:
-        with _client(args) as client:
-            parent = client.study(args.study_id)
-            child = parent.promote(
-                args.target,
-                top_k=args.top_k,
-                rule=args.rule,
-                source=args.source,
-                name=args.name,
-                overrides=_pairs(args.set, "--set"),
-                per_device_batch=args.per_device_batch,
-            )
-    except TunelabError as error:
-        return _fail(error)
+    with _client(args) as client:
+        parent = client.study(args.study_id)
+        child = parent.promote(
+            args.target,
+            top_k=args.top_k,
+            rule=args.rule,
+            source=args.source,
+            name=args.name,
+            overrides=_pairs(args.set, "--set"),
+            per_device_batch=args.per_device_batch,
+        )
     print(
         f"created study {child.id} ({child.name}) with {child.data['trial_counts'].get('queued', 0)} queued trials"
     )
@@ -388,11 +361,8 @@ def run_promote(args: argparse.Namespace) -> int:
 
 
 def run_importance(args: argparse.Namespace) -> int:
-    try:
-        with _client(args) as client:
-            result = client.study(args.study_id).importance(args.method)
-    except TunelabError as error:
-        return _fail(error)
+    with _client(args) as client:
+        result = client.study(args.study_id).importance(args.method)
     if not result["params"]:
         print(result["note"])
         return 0

@@ -1,18 +1,22 @@
 """`tunelab export STUDY -o FILE` and `tunelab import FILE`: move a study between servers.
 
 Straight from and into a database (--database-url, or the embedded default), or through a
-running server's API (--api-url, with TUNELAB_TOKEN); an import through the API is streamed
-as NDJSON lines, so that a study of any size gets past the API's body size limit."""
+running server's API (--url, with TUNELAB_TOKEN; --api-url is the same flag's earlier
+name); an import through the API is streamed as NDJSON lines, so that a study of any size
+gets past the API's body size limit."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
+from app.cli import remote
 from app.cli.server import settings_from
+
+# A whole study travels in one request: give the server time to read or write it.
+TIMEOUT_S = 300.0
 
 
 def register(commands: Any) -> None:
@@ -31,32 +35,17 @@ def register(commands: Any) -> None:
 def _source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", default=None, help="work on this database directly")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument(
-        "--api-url", default=None, help="go through this server's API (token: TUNELAB_TOKEN)"
+    remote.add_url_argument(
+        parser,
+        help="go through this server's API instead (token: TUNELAB_TOKEN)",
+        api_url_alias=True,
     )
 
 
-def _http(api_url: str) -> Any:
-    import httpx
-
-    token = os.environ.get("TUNELAB_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=api_url.rstrip("/") + "/api/v1", headers=headers, timeout=300)
-
-
-def _fail(response: Any) -> int:
-    print(f"tunelab: {response.status_code} {response.text}", file=sys.stderr)
-    return 1
-
-
-def export_document(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.api_url:
-        with _http(args.api_url) as client:
-            response = client.get(f"/studies/{args.study_id}/export")
-            if response.status_code != 200:
-                _fail(response)
-                return None
-            return dict(response.json())
+def export_document(args: argparse.Namespace) -> dict[str, Any]:
+    if args.url:
+        with remote.connect(args.url, timeout_s=TIMEOUT_S) as client:
+            return dict(client.request("GET", f"/studies/{args.study_id}/export"))
     from app.db.session import Database
     from app.transfer.service import export_study
 
@@ -75,8 +64,6 @@ def run_export(args: argparse.Namespace) -> int:
         document = export_document(args)
     except ApiError as exc:
         print(f"tunelab export: {exc.detail}", file=sys.stderr)
-        return 1
-    if document is None:
         return 1
     text = json.dumps(document, allow_nan=False)
     if args.output == "-":
@@ -99,21 +86,21 @@ def run_import(args: argparse.Namespace) -> int:
     else:
         with open(args.file, encoding="utf-8") as handle:
             document = json.load(handle)
-    if args.api_url:
+    if args.url:
         from app.transfer.service import document_lines
 
         # Streamed line by line: a study of any size gets past the API's body size limit,
-        # and the server stores it in one transaction (all of it, or nothing).
+        # and the server stores it in one transaction (all of it, or nothing). A stream
+        # cannot be replayed, so it is sent once.
         lines = (f"{line}\n".encode() for line in document_lines(document))
-        with _http(args.api_url) as client:
-            response = client.post(
+        with remote.connect(args.url, timeout_s=TIMEOUT_S) as client:
+            created = client.request(
+                "POST",
                 "/studies/import/stream",
                 content=lines,
                 headers={"Content-Type": "application/x-ndjson"},
             )
-            if response.status_code != 201:
-                return _fail(response)
-            study_id = response.json()["id"]
+            study_id = created["id"]
     else:
         from app.db.migrate import upgrade
         from app.db.session import Database

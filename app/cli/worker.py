@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from app.cli import remote
+
 
 def register(commands: Any) -> None:
     worker = commands.add_parser("worker", help="run trials from the broker's queue")
@@ -31,8 +33,10 @@ def register(commands: Any) -> None:
         default=None,
         help="comma-separated queues to take trials from (default: tunelab); match execution.queue",
     )
-    worker.add_argument(
-        "--api-url", default=None, help="the API's URL, if not the one the server advertises"
+    remote.add_url_argument(
+        worker,
+        help="the API's URL, if not the one the server advertises (TUNELAB_API_URL)",
+        api_url_alias=True,
     )
     worker.add_argument("--name", default=None, help="this worker's name (default: the host name)")
     worker.add_argument("--loglevel", default="info")
@@ -47,8 +51,8 @@ def run_worker(args: argparse.Namespace) -> int:
         )
         return 2
     os.environ["TUNELAB_BROKER_URL"] = broker
-    if args.api_url:
-        os.environ["TUNELAB_API_URL"] = args.api_url
+    if args.url:
+        os.environ["TUNELAB_API_URL"] = args.url
 
     from worker import celery_app
     from worker.slots import detect_gpus, make_slots

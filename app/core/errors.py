@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.engine.errors import ConfigError
+from app.engine.lifecycle import IllegalTransition
 
 
 class ApiError(Exception):
@@ -165,12 +166,23 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse(error_body(exc.detail, exc.field), status_code=422)
 
+    # A trial move its state does not allow (completing a queued trial, say).
+    @app.exception_handler(IllegalTransition)
+    async def _illegal_transition(_request: Request, exc: IllegalTransition) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "state"), status_code=409)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"field": _field_of(e), "detail": str(e.get("msg", "invalid"))} for e in exc.errors()
         ]
-        first = errors[0] if errors else {"field": "body", "detail": "invalid request"}
+        # A misspelled key is the cause of the "Field required" beside it: name it first.
+        unknown = [i for i, e in enumerate(exc.errors()) if e.get("type") == "extra_forbidden"]
+        first = (
+            errors[unknown[0] if unknown else 0]
+            if errors
+            else {"field": "body", "detail": "invalid request"}
+        )
         return JSONResponse(
             error_body(first["detail"], first["field"], errors=errors), status_code=422
         )

@@ -1,5 +1,11 @@
-"""Engine and sessions. The request (or background job) is the unit of work: services and
-repositories only flush; the endpoint commits once."""
+"""Engine and sessions, and the unit of work: one transaction per write request (or
+background job), committed once at its end and rolled back when it raises. Services and
+repositories only flush; nothing else commits.
+
+- Write endpoints: `await unit_of_work(request, work)` runs `work(session)` in one worker
+  thread and commits when it returns.
+- Read endpoints: `SessionDep`, a session that never commits.
+- Background jobs, the CLI and a metric report: `with database.session() as session:`."""
 
 from __future__ import annotations
 
@@ -27,15 +33,28 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session for work outside a request; commits on success, rolls back on error."""
+    def session(
+        self, *, autocommit: bool = False, commit_on: tuple[type[Exception], ...] = ()
+    ) -> Iterator[Session]:
+        """One unit of work: commits when the block ends, rolls back when it raises.
+
+        `autocommit`: on PostgreSQL every statement is a transaction of its own, with no
+        BEGIN and COMMIT round trips; for work that is one statement (a metric report).
+        The closing commit still delivers the session's notifications.
+        `commit_on`: errors that end the work but keep what it did before them (an ask
+        that finds its study finished keeps that verdict, then answers 410)."""
         with self.sessions() as session:
+            if autocommit and not self.is_sqlite:
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             try:
                 yield session
+            except commit_on:
                 session.commit()
+                raise
             except BaseException:
                 session.rollback()
                 raise
+            session.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -119,32 +138,31 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-async def in_session(request: Request, work: Callable[[Session], T]) -> T:
-    """Runs `work` with a session of its own in one worker thread; `work` commits. For
-    the busiest endpoints: a sync endpoint taking SessionDep hops to a thread for the
-    session's opening, the endpoint and the session's closing, which costs more than the
-    SQL of an ask or a tell."""
+async def unit_of_work(
+    request: Request,
+    work: Callable[[Session], T],
+    *,
+    commit_on: tuple[type[Exception], ...] = (),
+) -> T:
+    """Runs `work(session)` as one unit of work (`Database.session`) in one worker thread:
+    the session opens, the work runs and the transaction commits there. Every write
+    endpoint goes through here. A sync endpoint with a session dependency would hop
+    threads for the session's opening, the endpoint and the commit: more than the SQL of
+    an ask or a tell costs."""
     database: Database = request.app.state.database
 
     def run() -> T:
-        with database.sessions() as session:
-            try:
-                return work(session)
-            except BaseException:
-                session.rollback()
-                raise
+        with database.session(commit_on=commit_on) as session:
+            return work(session)
 
     return await run_in_threadpool(run)
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A session for a read endpoint: it never commits; closing it ends the transaction."""
     database: Database = request.app.state.database
     with database.sessions() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

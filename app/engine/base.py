@@ -14,9 +14,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from app.engine.space import ParamValue, SearchSpace
+
+if TYPE_CHECKING:
+    from app.engine.index import HistoryIndex
 
 Direction = Literal["minimize", "maximize"]
 
@@ -33,11 +36,6 @@ class TrialState(enum.StrEnum):
     @property
     def is_finished(self) -> bool:
         return self in FINISHED_STATES
-
-    @property
-    def is_active(self) -> bool:
-        """Counted against max_parallel_trials."""
-        return self in (TrialState.QUEUED, TrialState.RUNNING)
 
 
 FINISHED_STATES = frozenset(
@@ -112,6 +110,13 @@ class History(Protocol):
         """Number of trials created so far (the next trial gets this number)."""
         ...
 
+    def index(self, direction: Direction) -> HistoryIndex:
+        """The trials' incremental indexes (app/engine/index.py), kept in step with every
+        change: what a strategy asks of many trials, answered without visiting them.
+        Outside `trials()`, the only intermediate values it holds are finished trials'
+        running averages; the reporting trial's curve is on the record `on_result` gets."""
+        ...
+
 
 @dataclass(frozen=True)
 class StudyContext:
@@ -160,8 +165,9 @@ class Scheduler(ABC):
     """Decides, from reported intermediate values, whether a trial goes on."""
 
     name: str = ""
-    # Whether `History.trials()` must carry every trial's intermediate values. A scheduler
-    # that keeps what it needs in `TrialRecord.extra` (rung results) sets False: cheaper.
+    # Whether the history's index must hold finished trials' curves (their running
+    # averages, for the median rule). A scheduler that keeps what it needs in
+    # `TrialRecord.extra` (rung results) sets False: cheaper.
     needs_intermediate: ClassVar[bool] = True
 
     def __init__(self, context: StudyContext) -> None:

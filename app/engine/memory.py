@@ -8,20 +8,28 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.engine import lifecycle
 from app.engine.base import (
-    Action,
     Decision,
+    Direction,
     StudyContext,
     Suggestion,
     TrialRecord,
     TrialState,
 )
+from app.engine.index import HistoryIndex
 from app.engine.registry import Strategy
 
 
 class MemoryHistory:
+    """Records in a list (position = trial id), with the index kept in step: `update`
+    and `add` feed it, and records appended to `records` directly join it when it is
+    next asked for."""
+
     def __init__(self) -> None:
         self.records: list[TrialRecord] = []
+        self._index: HistoryIndex | None = None
+        self._indexed = 0  # records[:_indexed] are in the index
 
     def trials(self, states: Sequence[TrialState] | None = None) -> Sequence[TrialRecord]:
         if states is None:
@@ -32,26 +40,57 @@ class MemoryHistory:
     def count(self) -> int:
         return len(self.records)
 
+    def index(self, direction: Direction) -> HistoryIndex:
+        if self._index is None or self._index.direction != direction:
+            self._index, self._indexed = HistoryIndex(direction), 0
+        for record in self.records[self._indexed :]:
+            self._index.put(record)
+        self._indexed = len(self.records)
+        return self._index
+
     def get(self, trial_id: int) -> TrialRecord:
         return self.records[trial_id]
+
+    def add(self, record: TrialRecord) -> TrialRecord:
+        self.records.append(record)
+        return record
 
     def update(self, trial_id: int, **changes: Any) -> TrialRecord:
         record = dataclasses.replace(self.records[trial_id], **changes)
         self.records[trial_id] = record
+        if self._index is not None and trial_id < self._indexed:
+            self._index.put(record)
         return record
 
 
 class MemoryStudy:
-    """Asks, reports and tells like app/trials/service.py, minus the database."""
+    """Asks, reports and tells like app/trials/service.py, minus the database: each change
+    is worked out by the same lifecycle functions (app/engine/lifecycle.py) and written to
+    the in-memory records."""
 
-    def __init__(self, strategy: Strategy, context: StudyContext) -> None:
+    def __init__(
+        self,
+        strategy: Strategy,
+        context: StudyContext,
+        aggregate: str = "last",
+        max_retries: int = 0,
+    ) -> None:
         self.strategy = strategy
         self.context = context
+        self.aggregate = aggregate  # the objective's `aggregate`: last | best
+        self.max_retries = max_retries
         self.history = MemoryHistory()
         self.budget_used = 0.0
+        self.retries: dict[int, int] = {}
+        self.queued: list[int] = []  # trials waiting to be started (retries), oldest first
 
     def ask(self, can_create: bool = True) -> tuple[TrialRecord, bool] | None:
         """The next trial and whether it is a resume; None when there is nothing to hand out."""
+        if self.queued:  # as the service does, a waiting trial goes first
+            trial_id = self.queued.pop(0)
+            return self._apply(
+                trial_id, lifecycle.start(self.history.get(trial_id), "memory")
+            ), False
         suggestion: Suggestion | None
         suggestion = (
             self.strategy.suggest(self.history)
@@ -60,30 +99,26 @@ class MemoryStudy:
         )
         if suggestion is None:
             return None
+        max_budget = self.context.fidelity.max if self.context.fidelity is not None else None
         if suggestion.resume_trial_id is not None:
-            old = self.history.get(suggestion.resume_trial_id)
-            budget = suggestion.budget if suggestion.budget is not None else old.budget
-            self.budget_used += (budget or 0.0) - (old.budget or 0.0)
-            extra = {**old.extra, **suggestion.extra}
-            record = self.history.update(
-                old.id, state=TrialState.RUNNING, budget=budget, extra=extra
+            paused = self.history.get(suggestion.resume_trial_id)
+            change = lifecycle.resume(
+                paused,
+                budget=suggestion.budget,
+                max_budget=max_budget,
+                worker=None,
+                extra=suggestion.extra,
+                reason=suggestion.reason,
             )
-            return record, True
-        fidelity = self.context.fidelity
-        budget = suggestion.budget
-        if budget is None and fidelity is not None:
-            budget = fidelity.max
-        number = self.history.count()
-        record = TrialRecord(
-            id=number,
-            number=number,
-            params=dict(suggestion.params),
-            state=TrialState.RUNNING,
-            budget=budget,
-            extra=dict(suggestion.extra),
+            return self._apply(paused.id, change), True
+        budget = suggestion.budget if suggestion.budget is not None else max_budget
+        change = lifecycle.create(
+            suggestion.params, source="suggested", budget=budget, extra=suggestion.extra
         )
-        self.budget_used += budget or 0.0
-        self.history.records.append(record)
+        number = self.history.count()
+        blank = TrialRecord(number, number, dict(suggestion.params), TrialState.QUEUED)
+        record = self.history.add(dataclasses.replace(blank, **_fields(change)))
+        self.budget_used += change.budget_delta
         return record, False
 
     def report(self, trial_id: int, points: Mapping[float, float]) -> Decision:
@@ -91,19 +126,56 @@ class MemoryStudy:
         curve = {**record.intermediate, **points}
         record = self.history.update(trial_id, intermediate=curve)
         decision = self.strategy.on_result(self.history, record)
-        changes: dict[str, Any] = {}
-        if decision.rung is not None:
-            changes["rung"] = max(record.rung, decision.rung)
-        if decision.extra:
-            changes["extra"] = {**record.extra, **decision.extra}
-        if decision.action != Action.CONTINUE:
-            changes["value"] = curve[max(curve)]
-            changes["state"] = (
-                TrialState.STOPPED if decision.action == Action.STOP else TrialState.PAUSED
-            )
-        if changes:
-            self.history.update(trial_id, **changes)
+        change = lifecycle.decide(
+            record,
+            decision,
+            curve=curve,
+            aggregate=self.aggregate,
+            direction=self.context.direction,
+        )
+        self._apply(trial_id, change)
         return decision
 
     def tell(self, trial_id: int, value: float, state: TrialState = TrialState.COMPLETED) -> None:
-        self.history.update(trial_id, value=value, state=state)
+        """Completes the trial with `value`, or fails it (`state` failed; retried while
+        `max_retries` allows)."""
+        record = self.history.get(trial_id)
+        if state == TrialState.FAILED:
+            self.fail(trial_id, "reported as failed")
+        elif state == TrialState.COMPLETED:
+            self._apply(trial_id, lifecycle.finish(record, value))
+        else:
+            raise ValueError(f"a trial is told completed or failed, not {state}")
+
+    def fail(self, trial_id: int, reason: str) -> TrialRecord:
+        change = lifecycle.fail_or_retry(
+            self.history.get(trial_id),
+            retries=self.retries.get(trial_id, 0),
+            max_retries=self.max_retries,
+            may_retry=True,
+            reason=reason,
+        )
+        self.retries[trial_id] = self.retries.get(trial_id, 0) + change.retries_delta
+        return self._apply(trial_id, change)
+
+    def _apply(self, trial_id: int, change: lifecycle.Change) -> TrialRecord:
+        self.budget_used += change.budget_delta
+        if change.state == TrialState.QUEUED and change.from_state != TrialState.QUEUED:
+            self.queued.append(trial_id)
+        if not change.visible:
+            return self.history.get(trial_id)
+        return self.history.update(trial_id, **_fields(change))
+
+
+def _fields(change: lifecycle.Change) -> dict[str, Any]:
+    """The record fields `change` sets."""
+    fields: dict[str, Any] = {"state": change.state}
+    if change.value is not lifecycle.UNCHANGED:
+        fields["value"] = change.value
+    if change.budget is not lifecycle.UNCHANGED:
+        fields["budget"] = change.budget
+    if change.rung is not lifecycle.UNCHANGED:
+        fields["rung"] = change.rung
+    if change.extra is not lifecycle.UNCHANGED:
+        fields["extra"] = dict(change.extra)
+    return fields

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.engine import registry
 from app.engine.base import Fidelity
@@ -41,8 +39,7 @@ class Plan:
 
 
 def make_plan(
-    strategy: Mapping[str, Any],
-    early_stopping: Mapping[str, Any] | None,
+    strategy: registry.StrategySettings,
     fidelity: Fidelity | None,
     max_trials: int,
     max_budget: float | None,
@@ -52,17 +49,17 @@ def make_plan(
     The worst case is every trial reaching the full budget: an asynchronous scheduler
     promotes on the results seen so far, so a run where each new trial beats all earlier
     ones promotes them all."""
-    name = str(strategy.get("name", "random"))
+    name = strategy.name
     notes: list[str] = []
     scheduler = "none"
     mode: str | None = None
     if name in registry.MULTI_FIDELITY and fidelity is not None:
         scheduler = name
-        mode = str(strategy.get("mode", "stop"))
+        mode = str(strategy.options["mode"])
         levels = fidelity.rungs()
         eta = fidelity.reduction_factor
-        default = 1 if name == "asha" else len(levels)
-        count = max(1, min(int(strategy.get("brackets") or default), len(levels)))
+        # No `brackets` option: one bracket per rung (the options hold ASHA's single one).
+        count = max(1, min(int(strategy.options.get("brackets") or len(levels)), len(levels)))
         weights = bracket_weights(len(levels), eta, count)
         brackets = []
         assigned = 0
@@ -89,8 +86,8 @@ def make_plan(
         else:
             notes.append("pause mode grants one rung at a time; paused trials free their worker")
     else:
-        if early_stopping:
-            scheduler = str(early_stopping.get("rule"))
+        if strategy.early_stopping:
+            scheduler = str(strategy.early_stopping["rule"])
             notes.append(
                 f"the {scheduler} rule stops trials early; how many depends on the results"
             )

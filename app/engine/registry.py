@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from app.engine import options
 from app.engine.base import (
     Decision,
     History,
@@ -22,7 +23,6 @@ from app.engine.samplers.grid import GridSampler
 from app.engine.samplers.random import RandomSampler
 from app.engine.samplers.sobol import SobolSampler
 from app.engine.samplers.tpe import TPESampler
-from app.engine.schedulers import hyperband
 from app.engine.schedulers.hyperband import ASHA, BOHB, Hyperband
 from app.engine.schedulers.median import MedianStoppingRule
 
@@ -48,9 +48,56 @@ STOPPING_RULES: dict[str, type[Scheduler]] = {
     "median": MedianStoppingRule,
 }
 
-# The sampler a multi-fidelity scheduler uses when `strategy.sampler` is not given.
-# BOHB's own model is a TPE on rung results; its sampler serves the random share.
-DEFAULT_SAMPLER_FOR: dict[str, str] = {"asha": "random", "hyperband": "random", "bohb": "random"}
+# What each name reads from the body (app/engine/options.py holds them and their defaults).
+SAMPLER_OPTIONS: dict[str, type[options.Options]] = {
+    "random": options.RandomOptions,
+    "grid": options.GridOptions,
+    "sobol": options.SobolOptions,
+    "tpe": options.TPEOptions,
+    "gp": options.GPOptions,
+}
+SCHEDULER_OPTIONS: dict[str, type[options.HyperbandOptions]] = {
+    "asha": options.ASHAOptions,
+    "hyperband": options.HyperbandOptions,
+    "bohb": options.BOHBOptions,
+}
+RULE_OPTIONS: dict[str, type[options.Options]] = {"median": options.MedianOptions}
+
+# Keys of `strategy` that are not options of the strategy itself.
+_NOT_OPTIONS = ("name", "seed")
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """A study's `strategy` and `early_stopping`, parsed: every option with its default.
+
+    An option whose default depends on the study (Hyperband's `brackets`: one per rung;
+    BOHB's `min_points`) is absent rather than None, so the strategy derives it."""
+
+    name: str
+    seed: int | None
+    options: Mapping[str, Any]
+    early_stopping: Mapping[str, Any] | None = None
+
+    @property
+    def sampler(self) -> str:
+        """The sampler of new configs: the strategy itself, or a scheduler's `sampler`."""
+        return str(self.options.get("sampler", self.name))
+
+    def as_body(self) -> dict[str, Any]:
+        """The `strategy` of a study body with these settings (for a follow-up study)."""
+        seed = {} if self.seed is None else {"seed": self.seed}
+        return {"name": self.name, **seed, **self.options}
+
+    def sampler_body(self) -> dict[str, Any]:
+        """The `strategy` of a study body that runs this strategy's sampler alone, with
+        the sampler's options (a multi-fidelity study whose fidelity is set outright)."""
+        fields = (
+            SAMPLER_OPTIONS[self.sampler].model_fields if self.sampler in SAMPLER_OPTIONS else {}
+        )
+        seed = {} if self.seed is None else {"seed": self.seed}
+        own = {key: value for key, value in self.options.items() if key in fields}
+        return {"name": self.sampler, **seed, **own}
 
 
 @dataclass(frozen=True)
@@ -75,38 +122,90 @@ def strategy_names() -> list[str]:
     return sorted({*SAMPLERS, *MULTI_FIDELITY})
 
 
-def validate(
+def is_bounded(settings: StrategySettings) -> bool:
+    """Whether the strategy's sampler may offer finitely many configs (a grid), so that
+    `Strategy.capacity()` is worth building the strategy for."""
+    sampler = SAMPLERS.get(settings.sampler)
+    return sampler is not None and sampler.capacity is not Sampler.capacity
+
+
+def _sampler_of(name: str, strategy: Mapping[str, Any]) -> Any:
+    if name in SCHEDULER_OPTIONS:
+        return strategy.get("sampler", SCHEDULER_OPTIONS[name].model_fields["sampler"].default)
+    return name
+
+
+def _options_model(name: str, sampler: str) -> type[options.Options]:
+    if name in SCHEDULER_OPTIONS:
+        return options.combined(SCHEDULER_OPTIONS[name], SAMPLER_OPTIONS[sampler])
+    return SAMPLER_OPTIONS[name]
+
+
+def _dump(model: options.Options) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)
+
+
+def parse(
     strategy: Mapping[str, Any], early_stopping: Mapping[str, Any] | None, has_fidelity: bool
-) -> None:
-    """Raises ConfigError naming the field when the strategy cannot be built."""
-    name = strategy.get("name")
-    if name not in SAMPLERS and name not in MULTI_FIDELITY:
+) -> StrategySettings:
+    """The settings of a study body; raises ConfigError naming the field when the strategy
+    cannot be built or an option is unknown or out of range (`strategy.sed`)."""
+    name = strategy.get("name", "random")
+    if not isinstance(name, str) or (name not in SAMPLERS and name not in MULTI_FIDELITY):
         raise ConfigError(
             "strategy.name", f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}"
         )
-    if name in MULTI_FIDELITY:
-        if not has_fidelity:
-            raise ConfigError("fidelity", f"the {name} strategy needs a fidelity (param, min, max)")
-        sampler = strategy.get("sampler", DEFAULT_SAMPLER_FOR.get(name, "random"))
-        if sampler not in SAMPLERS:
-            raise ConfigError(
-                "strategy.sampler",
-                f"unknown sampler {sampler!r}; use one of {', '.join(sorted(SAMPLERS))}",
-            )
-        hyperband.validate_options(str(name), strategy)
+    if name in MULTI_FIDELITY and not has_fidelity:
+        raise ConfigError("fidelity", f"the {name} strategy needs a fidelity (param, min, max)")
+    sampler = _sampler_of(name, strategy)
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise ConfigError(
+            "strategy.sampler",
+            f"unknown sampler {sampler!r}; use one of {', '.join(sorted(SAMPLERS))}",
+        )
+    raw = {key: value for key, value in strategy.items() if key not in _NOT_OPTIONS}
+    parsed = options.parse(_options_model(name, sampler), raw, "strategy")
+    rule_options = None
     if early_stopping:
         rule = early_stopping.get("rule")
-        if rule not in STOPPING_RULES:
+        if not isinstance(rule, str) or rule not in STOPPING_RULES:
             known = ", ".join(sorted(STOPPING_RULES)) or "none available"
             raise ConfigError("early_stopping.rule", f"unknown rule {rule!r}; use one of: {known}")
         if name in MULTI_FIDELITY:
             raise ConfigError("early_stopping", f"the {name} strategy already stops trials early")
-        for option in ("min_trials", "warmup_steps"):
-            value = early_stopping.get(option)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-            ):
-                raise ConfigError(f"early_stopping.{option}", "must be a number >= 0")
+        rule_options = _dump(options.parse(RULE_OPTIONS[rule], early_stopping, "early_stopping"))
+    return StrategySettings(name, strategy.get("seed"), _dump(parsed), rule_options)
+
+
+def parse_stored(
+    strategy: Mapping[str, Any], early_stopping: Mapping[str, Any] | None
+) -> StrategySettings:
+    """The settings of a stored study, read as `options.load_stored` reads: unknown keys
+    of an older version are dropped, so a study that ran before still builds."""
+    name = str(strategy.get("name", "random"))
+    sampler = _sampler_of(name, strategy)
+    buildable = name in SAMPLERS or name in MULTI_FIDELITY
+    if not buildable or not isinstance(sampler, str) or sampler not in SAMPLERS:
+        # Not buildable; the names are kept so that a read can still show them.
+        return StrategySettings(name, strategy.get("seed"), {}, early_stopping)
+    raw = {key: value for key, value in strategy.items() if key not in _NOT_OPTIONS}
+    parsed = options.load_stored(_options_model(name, sampler), raw)
+    rule_options = None
+    if early_stopping:
+        rule_model = RULE_OPTIONS.get(str(early_stopping.get("rule")))
+        rule_options = (
+            _dump(options.load_stored(rule_model, early_stopping))
+            if rule_model is not None
+            else dict(early_stopping)
+        )
+    return StrategySettings(name, strategy.get("seed"), _dump(parsed), rule_options)
+
+
+def validate(
+    strategy: Mapping[str, Any], early_stopping: Mapping[str, Any] | None, has_fidelity: bool
+) -> None:
+    """Raises ConfigError naming the field when the strategy cannot be built."""
+    parse(strategy, early_stopping, has_fidelity)
 
 
 def decides_on_results(
@@ -120,17 +219,18 @@ def decides_on_results(
 def build(
     strategy: Mapping[str, Any], early_stopping: Mapping[str, Any] | None, context: StudyContext
 ) -> Strategy:
-    name = strategy["name"]
+    """The strategy of a stored study; `context.options` is replaced by the parsed options
+    (defaults included), so strategies read every option they know."""
+    settings = parse_stored(strategy, early_stopping)
+    context = replace(context, options=settings.options)
+    sampler = SAMPLERS[settings.sampler](context)
     scheduler: Scheduler
-    if name in MULTI_FIDELITY:
-        sampler_name = strategy.get("sampler", DEFAULT_SAMPLER_FOR.get(name, "random"))
-        scheduler = MULTI_FIDELITY[name](context)
-        return Strategy(SAMPLERS[sampler_name](context), scheduler)
-    if early_stopping:
-        rule_context = StudyContext(
-            **{**context.__dict__, "options": {**context.options, **early_stopping}}
-        )
-        scheduler = STOPPING_RULES[early_stopping["rule"]](rule_context)
+    if settings.name in MULTI_FIDELITY:
+        scheduler = MULTI_FIDELITY[settings.name](context)
+    elif settings.early_stopping:
+        rule = str(settings.early_stopping["rule"])
+        rule_context = replace(context, options={**settings.options, **settings.early_stopping})
+        scheduler = STOPPING_RULES[rule](rule_context)
     else:
         scheduler = NoScheduler(context)
-    return Strategy(SAMPLERS[name](context), scheduler)
+    return Strategy(sampler, scheduler)

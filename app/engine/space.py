@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.engine.errors import ConfigError
+from app.engine.options import DEFAULT_GRID_POINTS
 
 Scale = Literal["linear", "log", "reverse_log"]
 ParamValue = float | int | str | bool
@@ -20,7 +21,6 @@ ParamValue = float | int | str | bool
 MAX_PARAMETERS = 64
 MAX_CHOICES = 1000
 MAX_NAME_LENGTH = 64
-DEFAULT_GRID_POINTS = 5
 
 
 class SpaceError(ConfigError):

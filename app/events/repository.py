@@ -47,12 +47,3 @@ class EventRepository:
             .limit(limit)
         )
         return list(self.session.scalars(stmt))
-
-    def for_study(self, study_id: int, since: int = 0, limit: int = 1000) -> list[Event]:
-        stmt = (
-            select(Event)
-            .where(Event.study_id == study_id, Event.id > since)
-            .order_by(Event.id)
-            .limit(limit)
-        )
-        return list(self.session.scalars(stmt))

@@ -15,6 +15,7 @@ from app.db.session import Database
 from app.engine.base import TrialState
 from app.studies import service as studies
 from app.studies.repository import StudyRepository
+from app.studies.settings import study_settings
 from app.trials.repository import TrialRepository
 
 log = logging.getLogger("tunelab.executor")
@@ -36,17 +37,17 @@ def demands(session: Session) -> tuple[list[Demand], frozenset[int]]:
     executed: set[int] = set()
     trials = TrialRepository(session)
     for study in StudyRepository(session).running():
-        if not study.execution:
+        settings = study_settings(study)
+        if settings.execution is None:
             continue
         executed.add(study.id)
         running = trials.count_in_states(study.id, [TrialState.RUNNING])
         waiting = trials.count_in_states(study.id, [TrialState.QUEUED, TrialState.PAUSED])
         left = max(0, studies.trial_cap(study) - study.next_number) + waiting
-        free = int(study.limits["max_parallel_trials"]) - running
+        max_parallel = settings.limits.max_parallel_trials
         if left > 0:
-            queue = study.execution.get("queue")
-            max_parallel = int(study.limits["max_parallel_trials"])
-            out.append(Demand(study.id, queue, max(0, min(free, left)), max_parallel, left))
+            open_slots = max(0, min(max_parallel - running, left))
+            out.append(Demand(study.id, settings.execution.queue, open_slots, max_parallel, left))
     return out, frozenset(executed)
 
 

@@ -19,6 +19,7 @@ from app.studies import service as studies
 from app.studies.models import Study
 from app.studies.repository import StudyRepository
 from app.studies.schemas import StudyCreate
+from app.studies.settings import study_settings
 from app.trials import service as trials
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
@@ -57,7 +58,7 @@ def trial_from_parent(
     """Creates a trial of `study_id` from `source` of `parent`, noting where it came from
     under `extra[link]`."""
     trial = ask_and_flush(session, study_id, request, actor)
-    trial.extra = {**(trial.extra or {}), link: {"study_id": parent.id, "trial_id": source.id}}
+    trials.note_extra(session, trial, {link: {"study_id": parent.id, "trial_id": source.id}}, actor)
     return FollowupTrial(
         trial_id=trial.id,
         number=trial.number,
@@ -81,20 +82,20 @@ def add_lineage(study: Study, entry: dict[str, Any]) -> None:
 
 
 def child_body(parent: Study, **changes: Any) -> StudyCreate:
-    """A study body with the parent's objective and settings, and `changes` on top."""
+    """A study body with the parent's objective and settings, and `changes` on top.
+
+    The settings come parsed (`study_settings`): a key an older version stored but no
+    model knows any more is left behind instead of making the new body invalid."""
+    settings = study_settings(parent)
     body: dict[str, Any] = {
         "name": parent.name,
-        "objective": {
-            "metric": parent.metric,
-            "direction": parent.direction,
-            "aggregate": parent.aggregate,
-        },
+        "objective": settings.objective.model_dump(),
         "space": parent.space,
-        "strategy": parent.strategy,
-        "early_stopping": parent.early_stopping,
-        "limits": parent.limits,
-        "fidelity": parent.fidelity,
-        "execution": parent.execution,
+        "strategy": settings.strategy.as_body(),
+        "early_stopping": settings.strategy.early_stopping,
+        "limits": settings.limits.model_dump(),
+        "fidelity": settings.fidelity.model_dump() if settings.fidelity else None,
+        "execution": settings.execution.model_dump() if settings.execution else None,
         "tags": {},
         "parent_study_id": parent.id,
     }

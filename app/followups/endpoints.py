@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
-from app.db.session import SessionDep
+from app.db.session import SessionDep, unit_of_work
 from app.followups import common, promotion, reuse
 from app.followups.schemas import (
     ExtendRequest,
@@ -16,28 +16,22 @@ router = APIRouter(prefix="/studies", tags=["follow-ups"])
 
 
 @router.post("/{study_id}/promote", status_code=status.HTTP_201_CREATED)
-def promote(study_id: int, body: PromoteRequest, session: SessionDep) -> FollowupRead:
+async def promote(study_id: int, body: PromoteRequest, request: Request) -> FollowupRead:
     """A new study at a larger world size whose first trials are this study's best configs,
     scaled by the rule (learning rate, global batch, warm-up) and queued."""
-    read = promotion.promote(session, study_id, body)
-    session.commit()
-    return read
+    return await unit_of_work(request, lambda session: promotion.promote(session, study_id, body))
 
 
 @router.post("/{study_id}/warm_start")
-def warm_start(study_id: int, body: WarmStartRequest, session: SessionDep) -> FollowupRead:
+async def warm_start(study_id: int, body: WarmStartRequest, request: Request) -> FollowupRead:
     """Reuse parent studies: their results as observations, or their best configs queued."""
-    read = reuse.warm_start(session, study_id, body)
-    session.commit()
-    return read
+    return await unit_of_work(request, lambda session: reuse.warm_start(session, study_id, body))
 
 
 @router.post("/{study_id}/extend")
-def extend(study_id: int, body: ExtendRequest, session: SessionDep) -> FollowupRead:
+async def extend(study_id: int, body: ExtendRequest, request: Request) -> FollowupRead:
     """More trials; with a narrower space, a new study that reuses the results inside it."""
-    read = reuse.extend(session, study_id, body)
-    session.commit()
-    return read
+    return await unit_of_work(request, lambda session: reuse.extend(session, study_id, body))
 
 
 @router.get("/{study_id}/lineage")

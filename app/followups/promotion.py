@@ -11,6 +11,7 @@ from app.followups.schemas import FollowupRead, FollowupTrial, PromoteRequest
 from app.scaling import service as scaling
 from app.scaling.space import scaled_space
 from app.studies import service as studies
+from app.studies.settings import study_settings
 from app.trials.schemas import TrialCreate
 
 
@@ -33,9 +34,12 @@ def promote(
     if len(best) < body.top_k:
         notes.append(f"only {len(best)} completed trials to promote (asked for {body.top_k})")
 
-    fidelity = parent.fidelity
+    settings = study_settings(parent)
+    fidelity = settings.fidelity.model_dump() if settings.fidelity else None
     strategy = (
-        body.strategy.model_dump(exclude_none=True) if body.strategy else dict(parent.strategy)
+        body.strategy.model_dump(exclude_none=True)
+        if body.strategy
+        else settings.strategy.as_body()
     )
     if fidelity is not None and fidelity["param"] in body.overrides:
         # The fidelity is now set outright (data_fraction=1.0): the new study has none, and a
@@ -45,8 +49,8 @@ def promote(
             "the new study has no fidelity"
         )
         fidelity = None
-        if body.strategy is None and "sampler" in strategy:
-            strategy = {"name": strategy["sampler"], "seed": strategy.get("seed")}
+        if body.strategy is None and settings.strategy.sampler != settings.strategy.name:
+            strategy = settings.strategy.sampler_body()
     space = scaled_space(
         parent.space,
         roles,
@@ -58,7 +62,7 @@ def promote(
     )
     # Budget and runtime limits were sized for the small runs; the larger ones start free of them.
     limits = {
-        **parent.limits,
+        **settings.limits.model_dump(),
         "max_trials": body.max_trials or len(configs),
         "max_budget": None,
         "max_runtime_s": None,

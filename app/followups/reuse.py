@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.errors import Gone, Invalid
@@ -22,6 +23,7 @@ from app.studies import service as studies
 from app.studies.models import Study, StudyState
 from app.studies.repository import StudyRepository
 from app.studies.schemas import Limits, StudyUpdate
+from app.studies.settings import study_settings
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
 from app.trials.schemas import TrialCreate
@@ -130,11 +132,10 @@ def _import_observations(
     )
     if found:
         # Observations are not new trials: they must not use up max_trials.
-        limits = dict(study.limits)
-        limits["max_trials"] = int(limits["max_trials"]) + len(found)
-        study.limits = limits
+        max_trials = study_settings(study).limits.max_trials + len(found)
+        study.limits = {**study.limits, "max_trials": max_trials}
         notes.append(
-            f"max_trials raised by {len(found)} to {limits['max_trials']} for the imported observations"
+            f"max_trials raised by {len(found)} to {max_trials} for the imported observations"
         )
         session.flush()
     out: list[FollowupTrial] = []
@@ -182,13 +183,26 @@ def _finish_warm_start(
     session.flush()
 
 
+def _extended_limits(parent: Study, more_trials: int) -> Limits:
+    """The parent's limits with `more_trials` added to max_trials (or to the trials it
+    already has, when that is more); a 422 on `more_trials` past what a study may hold."""
+    limits = study_settings(parent).limits
+    max_trials = max(limits.max_trials, parent.next_number) + more_trials
+    try:
+        return Limits.model_validate({**limits.model_dump(), "max_trials": max_trials})
+    except ValidationError as error:
+        detail = error.errors()[0]["msg"]
+        raise Invalid(
+            f"max_trials would become {max_trials}: {detail}", field="more_trials"
+        ) from None
+
+
 def extend(
     session: Session, study_id: int, body: ExtendRequest, actor: str = "api"
 ) -> FollowupRead:
     parent = studies.get_study_for_update(session, study_id)
     if body.space is None:
-        limits = dict(parent.limits)
-        limits["max_trials"] = max(int(limits["max_trials"]), parent.next_number) + body.more_trials
+        limits = _extended_limits(parent, body.more_trials)
         # Asking for more trials outweighs the patience that ended the study.
         parent.trials_since_improvement = 0
         add_lineage(parent, {"kind": "extended", "more_trials": body.more_trials})
@@ -197,7 +211,7 @@ def extend(
             session,
             parent.id,
             StudyUpdate(
-                limits=Limits.model_validate(limits),
+                limits=limits,
                 # Reopens a finished study; a paused one stays paused.
                 state="running" if StudyState(parent.state).is_finished else None,
             ),
@@ -226,7 +240,7 @@ def extend(
         name=body.name or f"{parent.name} (narrowed)",
         space=body.space,
         tags=tags,
-        limits={**parent.limits, "max_trials": body.more_trials},
+        limits={**study_settings(parent).limits.model_dump(), "max_trials": body.more_trials},
     )
     child = studies.create_study(session, new_body, actor)
     imported = _import_observations(

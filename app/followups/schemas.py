@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from app.core.schemas import InputSchema, Schema
+from app.core.schemas import InputSchema, Schema, WireFloat
 from app.scaling.schemas import ScaleOptions
 from app.studies.schemas import NameStr, StrategySpec, StudyRead
 
@@ -53,7 +53,7 @@ class FollowupTrial(Schema):
     params: dict[str, Any]
     parent_study_id: int
     parent_trial_id: int
-    parent_value: float | None
+    parent_value: WireFloat | None
     changes: list[dict[str, Any]] = Field(default_factory=list)
     steps: list[dict[str, Any]] = Field(default_factory=list)
 

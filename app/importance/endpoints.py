@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from app.db.session import SessionDep
 from app.importance import service
 from app.importance.schemas import ImportanceRead
+from app.studies import service as studies
 
 router = APIRouter(tags=["importance"])
 
@@ -15,9 +16,10 @@ router = APIRouter(tags=["importance"])
 def importance(
     study_id: int, session: SessionDep, method: Literal["fanova", "permutation"] = "fanova"
 ) -> ImportanceRead:
-    """How much each parameter explains of the objective, from the completed trials.
-    Cached until another trial completes."""
-    loaded = service.load(session, study_id, method)
+    """How much each parameter explains of the objective, from the completed trials (at
+    most 1,000 of them, an even sample). Cached until another trial completes; the
+    dashboard's importance chart shows the same numbers."""
+    loaded = service.load(session, studies.get_study(session, study_id), method)
     if isinstance(loaded, ImportanceRead):
         return loaded
     # End the read before fitting: on SQLite every transaction holds the write lock.

@@ -1,4 +1,8 @@
-"""Parameter importance of a study, cached until the study has more finished trials."""
+"""Parameter importance of a study, cached until the study has more completed trials.
+
+The one source of the numbers: `GET /studies/{id}/importance` and the dashboard's
+importance chart (`app.plots`) both call `load` and `run`, so they always agree.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +14,27 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.engine.base import TrialState
 from app.engine.space import SearchSpace
 from app.importance.compute import Importance, Method, compute
+from app.importance.repository import ImportanceRepository
 from app.importance.schemas import ImportanceRead, ParamImportance
-from app.studies import service as studies
-from app.trials.repository import TrialRepository
+from app.studies.models import Study
 
 CACHE_SIZE = 512
 
-# Per process: a forest over a few hundred trials takes seconds, and the answer only
-# changes when a trial finishes, so the count of finished trials is the cache key.
-_cache: OrderedDict[tuple[str, int, str], tuple[int, Importance]] = OrderedDict()
+# Per process: a fit takes up to a second or two, and the answer only changes when a
+# trial completes (a completed trial's value is final), so the count of completed trials
+# is checked against the cached answer's.
+Key = tuple[str, int, str, str]
+_cache: OrderedDict[Key, tuple[int, Importance]] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _key(session: Session, study_id: int, method: str) -> tuple[str, int, str]:
-    url = session.get_bind().engine.url
-    return (url.render_as_string(hide_password=True), study_id, method)
+def _key(session: Session, study: Study, method: str) -> Key:
+    """The database, the study (its creation time tells a recreated database's study 1
+    from the last one's) and the method."""
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
+    return (url, study.id, study.created_at.isoformat(), method)
 
 
 def clear_cache() -> None:
@@ -37,40 +44,42 @@ def clear_cache() -> None:
 
 @dataclass(frozen=True)
 class Inputs:
-    key: tuple[str, int, str]
+    key: Key
     study_id: int
     method: Method
     space: SearchSpace
     configs: list[dict[str, Any]]
     values: list[float]
+    count: int  # completed trials with a value (non-finite ones included): the cache key
 
 
-def load(session: Session, study_id: int, method: Method = "fanova") -> ImportanceRead | Inputs:
-    """The cached answer when no trial has completed since, else what `compute` needs."""
-    study = studies.get_study(session, study_id)
-    finished = TrialRepository(session).in_states(study.id, [TrialState.COMPLETED])
-    usable = [t for t in finished if t.value is not None and math.isfinite(t.value)]
-    key = _key(session, study.id, method)
+def load(session: Session, study: Study, method: Method = "fanova") -> ImportanceRead | Inputs:
+    """The cached answer when no trial has completed since, else what `run` needs."""
+    repo = ImportanceRepository(session)
+    key = _key(session, study, method)
+    count = repo.count_completed(study.id)
     with _lock:
         hit = _cache.get(key)
-        if hit is not None and hit[0] == len(usable):
+        if hit is not None and hit[0] == count:
             _cache.move_to_end(key)
             return _read(study.id, hit[1], cached=True)
+    usable = [(params, value) for params, value in repo.completed(study.id) if math.isfinite(value)]
     return Inputs(
         key,
         study.id,
         method,
         SearchSpace.from_dict(study.space),
-        [dict(t.params) for t in usable],
-        [float(t.value or 0.0) for t in usable],
+        [params for params, _ in usable],
+        [value for _, value in usable],
+        count,
     )
 
 
 def run(inputs: Inputs) -> ImportanceRead:
-    """Fits the model (seconds for a large study) and caches the answer."""
+    """Fits the model (up to a second or two) and caches the answer."""
     result = compute(inputs.space, inputs.configs, inputs.values, inputs.method)
     with _lock:
-        _cache[inputs.key] = (len(inputs.configs), result)
+        _cache[inputs.key] = (inputs.count, result)
         _cache.move_to_end(inputs.key)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)

@@ -4,21 +4,21 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.core.schemas import InputSchema, Schema
+from app.core.schemas import InputSchema, Schema, WireFloat
 
 
 class MetricPointIn(InputSchema):
     name: str = Field(min_length=1, max_length=200)
     step: float = Field(allow_inf_nan=False)
     # NaN and +/-inf are allowed (as JSON NaN/Infinity or the strings "NaN", "Infinity").
-    value: float
+    value: WireFloat
 
 
 class MetricPointRead(Schema):
     id: int
     name: str
     step: float
-    value: float
+    value: WireFloat
     created_at: datetime
 
 

@@ -51,7 +51,7 @@ def study_plot(
     options = {k: v for k, v in {"metric": metric, "x": x, "y": y}.items() if v}
     if brush:
         options["brush"] = "true"
-    return _json(figure_json(service.figure(session, study, kind, options)))
+    return _json(service.figure_json(session, study, kind, options))
 
 
 @router.get(

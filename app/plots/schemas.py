@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from app.core.schemas import Schema
+from app.core.schemas import Schema, WireFloat
 
 
 class StudySummary(Schema):
     study_id: int
-    best_value: float | None
+    best_value: WireFloat | None
     best_trial_id: int | None
     n_trials: int
     trial_counts: dict[str, int]

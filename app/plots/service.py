@@ -1,21 +1,23 @@
-"""Loads what a figure needs and calls its builder."""
+"""Loads what a figure needs and calls its builder (one module per figure family in
+`app/plots/builders/`). Trial rows come from `rows` (kept per process, synced from the
+study's `history_version`); figure JSON is kept per study version (`figure_json`)."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
-from app.core import notify
 from app.core.errors import Invalid
-from app.plots import builders
-from app.plots.importance import METHOD, importances
+from app.importance import service as importance_service
+from app.importance.compute import LABELS
+from app.plots import builders, rows, serialize
 from app.plots.repository import PlotRepository, TrialRow
 from app.studies.models import Study
 from app.trials.models import Trial
@@ -58,22 +60,19 @@ def _contour(
     return builders.contour(trials, study.space, study.metric, x, y)
 
 
-# Importance changes only when a trial gets a value: keyed by what it was computed from.
-_importance_cache: dict[tuple[Any, ...], dict[str, float]] = {}
-
-
 def _importance(
     session: Session, study: Study, trials: list[TrialRow], opts: Mapping[str, str]
 ) -> go.Figure:
-    scored = [t.value for t in trials if t.state in builders.SCORED and t.value is not None]
-    key = (study.id, len(scored), sum(v for v in scored if math.isfinite(v)))
-    scores = _importance_cache.get(key)
-    if scores is None:
-        scores = importances(trials, study.space, seed=study.seed)
-        if len(_importance_cache) > 256:
-            _importance_cache.clear()
-        _importance_cache[key] = scores
-    return builders.importance(scores, METHOD)
+    """The numbers of `GET /studies/{id}/importance` (its default method, its cache)."""
+    loaded = importance_service.load(session, study)
+    read = loaded if not isinstance(loaded, importance_service.Inputs) else None
+    if read is None:
+        assert isinstance(loaded, importance_service.Inputs)
+        # End the read before fitting: on SQLite every transaction holds the write lock.
+        session.rollback()
+        read = importance_service.run(loaded)
+    scores = {p.param: p.importance for p in read.params}
+    return builders.importance(scores, LABELS[read.method], read.note)
 
 
 Builder = Callable[[Session, Study, list[TrialRow], Mapping[str, str]], go.Figure]
@@ -91,6 +90,15 @@ BUILDERS: dict[str, Builder] = {
     "timeline": lambda s, st, t, o: builders.timeline(t),
 }
 KINDS = tuple(BUILDERS)
+# Figures drawn from the light rows (no parameters, times or worker): the page's first
+# chart among them, so that it does not wait for the full rows of a large study.
+LIGHT = ("history", "curves", "rungs")
+# Figure JSON is kept per study version: for good where the figure depends on nothing
+# else, seconds for the curves (metric points come without a new version; the page
+# extends running trials from the cursors the figure carries, so an older figure is
+# caught up, not wrong) and the timeline (running bars end at "now").
+MAX_AGE_S: dict[str, float] = {"curves": 10.0, "timeline": 5.0}
+_FIGURES_KEPT = 64
 
 
 def figure(
@@ -101,65 +109,35 @@ def figure(
         raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
     with _importing:
         pass
-    return builder(session, study, _trials(session, study.id), options or {})
+    trials = rows.trials(session, study, full=kind not in LIGHT)
+    return builder(session, study, trials, options or {})
 
 
-# A page asks for its figures and its summary at once, and live redraws come in bursts:
-# the study's trial rows are loaded once and shared until a trial or the study changes
-# (heard from core/notify after this process's commits). Changes committed by another
-# API process are not heard here; rows older than this are never reused for that reason.
-ROWS_MAX_AGE_S = 1.0
-_ROWS_STUDIES = 32  # studies whose rows are kept at once
+_figures: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+_figures_lock = threading.Lock()
 
 
-@dataclass
-class _Rows:
-    generation: int
-    loaded_at: float  # when the load began: the rows are no older than this
-    done: threading.Event = field(default_factory=threading.Event)
-    rows: list[TrialRow] | None = None
-
-
-_rows: dict[int, _Rows] = {}
-_generations: dict[int, int] = {}
-_rows_lock = threading.Lock()
-
-
-def _on_change(change: notify.Change) -> None:
-    if change.kind in ("trial", "study"):
-        with _rows_lock:
-            _generations[change.study_id] = _generations.get(change.study_id, 0) + 1
-
-
-notify.subscribe(_on_change)
-
-
-def _trials(session: Session, study_id: int) -> list[TrialRow]:
-    """The study's trials, shared by the requests of one page (see `_Rows`)."""
+def figure_json(
+    session: Session, study: Study, kind: str, options: Mapping[str, str] | None = None
+) -> str:
+    """`figure` as JSON, built once per study version (see `MAX_AGE_S`)."""
+    version = study.history_version or 0
+    key: tuple[Any, ...] | None = None
     now = time.monotonic()
-    with _rows_lock:
-        generation = _generations.get(study_id, 0)
-        entry = _rows.get(study_id)
-        reusable = (
-            entry is not None
-            and entry.generation == generation
-            and now - entry.loaded_at < ROWS_MAX_AGE_S
-        )
-        if entry is None or not reusable:
-            entry = _rows[study_id] = _Rows(generation, now)
-            owner = True
-            while len(_rows) > _ROWS_STUDIES:
-                _rows.pop(next(iter(_rows)))
-        else:
-            owner = False
-    if owner:
-        try:
-            entry.rows = PlotRepository(session).trials(study_id)
-        finally:
-            entry.done.set()
-    else:
-        entry.done.wait(60)
-    return entry.rows if entry.rows is not None else PlotRepository(session).trials(study_id)
+    if version > 0:
+        options_key = tuple(sorted((options or {}).items()))
+        key = (rows.study_key(session, study), version, kind, options_key)
+        with _figures_lock:
+            cached = _figures.get(key)
+        if cached is not None and now - cached[0] < MAX_AGE_S.get(kind, math.inf):
+            return cached[1]
+    text = serialize.figure_json(figure(session, study, kind, options))
+    if key is not None:
+        with _figures_lock:
+            _figures[key] = (now, text)
+            while len(_figures) > _FIGURES_KEPT:
+                _figures.popitem(last=False)
+    return text
 
 
 def trial_figure(session: Session, trial: Trial) -> go.Figure:
@@ -178,7 +156,7 @@ def summary(session: Session, study: Study) -> dict[str, Any]:
     fidelity maximum, else the median last step of completed trials) saved (L - s)
     steps and, at its own pace, duration * (L / s - 1) seconds.
     """
-    trials = _trials(session, study.id)
+    trials = rows.trials(session, study)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1

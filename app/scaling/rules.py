@@ -18,37 +18,22 @@ The per-device batch stays as it is unless a new one is asked for.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.engine.errors import ConfigError
+from app.scaling.roles import (
+    GLOBAL_BATCH,
+    LEARNING_RATE,
+    PER_DEVICE_BATCH,
+    WARMUP_STEPS,
+    RoleAssignment,
+)
 
 Rule = Literal["linear", "sqrt", "none"]
 WarmupMode = Literal["same_samples", "same_steps"]
 RULES: tuple[str, ...] = ("linear", "sqrt", "none")
-
-LEARNING_RATE = "learning_rate"
-PER_DEVICE_BATCH = "per_device_batch_size"
-GLOBAL_BATCH = "global_batch_size"
-WARMUP_STEPS = "warmup_steps"
-ROLES: tuple[str, ...] = (LEARNING_RATE, PER_DEVICE_BATCH, GLOBAL_BATCH, WARMUP_STEPS)
-
-# Names that, in a space that declares no roles at all, stand for a role. `batch_size`
-# alone is read as per device: that is what a data-parallel training script passes to
-# its data loader on every rank.
-_NAME_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (LEARNING_RATE, re.compile(r"^(lr|learning_rate|learning-rate|base_lr|max_lr|peak_lr)$", re.I)),
-    (GLOBAL_BATCH, re.compile(r"^(global|total|effective)[_-]?(train[_-]?)?batch[_-]?size$", re.I)),
-    (
-        PER_DEVICE_BATCH,
-        re.compile(
-            r"^((per[_-]?device|per[_-]?gpu|micro)[_-]?)?(train[_-]?)?batch[_-]?size$", re.I
-        ),
-    ),
-    (WARMUP_STEPS, re.compile(r"^(num[_-]?)?warm[_-]?up([_-]?steps)?$", re.I)),
-)
 
 
 @dataclass(frozen=True)
@@ -66,18 +51,6 @@ class World:
 
     def describe(self) -> str:
         return f"{self.nodes} x {self.gpus_per_node} = {self.size}"
-
-
-@dataclass(frozen=True)
-class RoleAssignment:
-    """Which parameter plays which role, and whether that was declared or guessed."""
-
-    roles: dict[str, str]  # parameter name -> role
-    inferred: bool
-    notes: tuple[str, ...] = ()
-
-    def param_for(self, role: str) -> str | None:
-        return next((name for name, r in self.roles.items() if r == role), None)
 
 
 @dataclass(frozen=True)
@@ -126,36 +99,6 @@ class ScaleResult:
     notes: list[str] = field(default_factory=list)
 
 
-def assign_roles(roles: Mapping[str, str], names: list[str]) -> RoleAssignment:
-    """Declared roles win. Only a space that declares none gets roles from its names."""
-    unknown = {name: role for name, role in roles.items() if role not in ROLES}
-    if unknown:
-        name, role = next(iter(unknown.items()))
-        raise ConfigError(
-            f"space.{name}.role", f"unknown role {role!r}; use one of {', '.join(ROLES)}"
-        )
-    for role in ROLES:
-        holders = [name for name, r in roles.items() if r == role]
-        if len(holders) > 1:
-            raise ConfigError(
-                f"space.{holders[1]}.role", f"role {role!r} is already held by {holders[0]!r}"
-            )
-    if roles:
-        return RoleAssignment(dict(roles), inferred=False)
-    guessed: dict[str, str] = {}
-    notes: list[str] = []
-    for name in names:
-        for role, pattern in _NAME_PATTERNS:
-            if pattern.match(name) and role not in guessed.values():
-                guessed[name] = role
-                notes.append(
-                    f"no parameter declares a role: {name!r} taken as {role} from its name; "
-                    f'set "role" in the search space to make this explicit'
-                )
-                break
-    return RoleAssignment(guessed, inferred=True, notes=tuple(notes))
-
-
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
@@ -191,20 +134,35 @@ def _kind_of(value: Any) -> type:
     return int if isinstance(value, int) and not isinstance(value, bool) else float
 
 
-@dataclass(frozen=True)
-class Factors:
-    world: float
-    batch: float
-    lr: float
-    warmup: float
-
-
 def lr_factor_for(rule: Rule, batch_factor: float) -> float:
     if rule == "linear":
         return batch_factor
     if rule == "sqrt":
         return math.sqrt(batch_factor)
     return 1.0
+
+
+def warmup_factor_for(rule: Rule, batch_factor: float, warmup: WarmupMode) -> float:
+    # Warm-up is a stretch of training, counted in samples by Goyal et al.; with r times
+    # more samples per step the same stretch takes r times fewer steps.
+    return 1.0 if rule == "none" or warmup == "same_steps" else 1.0 / batch_factor
+
+
+@dataclass
+class _Scaling:
+    """What the steps of `scale_config` share: the config, its params as scaled so far,
+    and the record of the arithmetic."""
+
+    config: Mapping[str, Any]
+    roles: RoleAssignment
+    params: dict[str, Any]
+    steps: list[Step] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def set(self, name: str, role: str, after: Any) -> None:
+        self.params[name] = after
+        self.changes.append(Change(name, role, self.config[name], after))
 
 
 def scale_config(
@@ -216,15 +174,35 @@ def scale_config(
     per_device_batch: int | None = None,
     warmup: WarmupMode = "same_samples",
 ) -> ScaleResult:
-    """Scales the config's role parameters from `source` to `target` world size."""
+    """Scales the config's role parameters from `source` to `target` world size, one
+    step per role: the per-device batch, the global batch, the learning rate, warm-up."""
     if rule not in RULES:
         raise ConfigError("rule", f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
-    params = dict(config)
-    steps: list[Step] = []
-    changes: list[Change] = []
-    notes = list(roles.notes)
+    work = _Scaling(config, roles, dict(config), notes=list(roles.notes))
+    world_factor = _world_factor(work, source, target)
+    batch_ratio = _per_device_batch(work, per_device_batch)
+    batch_factor = _global_batch_factor(work, world_factor, batch_ratio)
+    _global_batch(work, source, target, batch_factor)
+    lr_factor = _learning_rate(work, rule, batch_factor)
+    warmup_factor = _warmup(work, rule, warmup, batch_factor)
+    return ScaleResult(
+        rule=rule,
+        source=source,
+        target=target,
+        world_factor=world_factor,
+        batch_factor=batch_factor,
+        lr_factor=lr_factor,
+        warmup_factor=warmup_factor,
+        params=work.params,
+        changes=[c for c in work.changes if c.before != c.after],
+        steps=work.steps,
+        notes=work.notes,
+    )
+
+
+def _world_factor(work: _Scaling, source: World, target: World) -> float:
     k = target.size / source.size
-    steps.append(
+    work.steps.append(
         Step(
             "world size",
             f"{source.describe()} -> {target.describe()}; factor {target.size} / {source.size} "
@@ -232,159 +210,155 @@ def scale_config(
             k,
         )
     )
+    return k
 
-    per_device_name = roles.param_for(PER_DEVICE_BATCH)
-    global_name = roles.param_for(GLOBAL_BATCH)
-    lr_name = roles.param_for(LEARNING_RATE)
-    warmup_name = roles.param_for(WARMUP_STEPS)
 
-    # The global batch grows with the world and with the per-device batch.
-    batch_ratio = 1.0
+def _per_device_batch(work: _Scaling, per_device_batch: int | None) -> float:
+    """Keeps the per-device batch, or sets the one asked for; returns new / old."""
+    name = work.roles.param_for(PER_DEVICE_BATCH)
     if per_device_batch is not None:
         if per_device_batch < 1:
             raise ConfigError("per_device_batch", "must be at least 1")
-        if per_device_name is None:
+        if name is None:
             raise ConfigError(
                 "per_device_batch",
                 "no parameter has the role per_device_batch_size, so there is nothing to set",
             )
-    if per_device_name is not None:
-        before = _number(config, per_device_name, PER_DEVICE_BATCH)
-        after = per_device_batch if per_device_batch is not None else config[per_device_name]
-        batch_ratio = float(after) / before
-        if per_device_batch is None:
-            steps.append(
-                Step(
-                    "per-device batch",
-                    f"kept at {_fmt(before)}",
-                    config[per_device_name],
-                    per_device_name,
-                    PER_DEVICE_BATCH,
-                )
+    if name is None:
+        if work.roles.param_for(GLOBAL_BATCH) is None:
+            work.notes.append(
+                "no batch parameter has a role: the per-device batch is taken as unchanged"
             )
-        else:
-            steps.append(
-                Step(
-                    "per-device batch",
-                    f"set to {after} (was {_fmt(before)}); ratio "
-                    f"{after} / {_fmt(before)} = {_fmt(batch_ratio)}",
-                    after,
-                    per_device_name,
-                    PER_DEVICE_BATCH,
-                )
-            )
-            params[per_device_name] = after
-            if after != config[per_device_name]:
-                changes.append(
-                    Change(per_device_name, PER_DEVICE_BATCH, config[per_device_name], after)
-                )
-    elif global_name is None:
-        notes.append("no batch parameter has a role: the per-device batch is taken as unchanged")
-    r = k * batch_ratio
-    if batch_ratio == 1.0:
-        steps.append(
+        return 1.0
+    config = work.config
+    before = _number(config, name, PER_DEVICE_BATCH)
+    if per_device_batch is None:
+        work.steps.append(
             Step(
-                "global batch factor",
-                f"per-device batch unchanged, so the world factor: {_fmt(r)}",
-                r,
+                "per-device batch", f"kept at {_fmt(before)}", config[name], name, PER_DEVICE_BATCH
             )
         )
-    else:
-        steps.append(Step("global batch factor", f"{_fmt(batch_ratio)} x {_fmt(k)} = {_fmt(r)}", r))
+        return float(config[name]) / before
+    ratio = float(per_device_batch) / before
+    work.steps.append(
+        Step(
+            "per-device batch",
+            f"set to {per_device_batch} (was {_fmt(before)}); ratio "
+            f"{per_device_batch} / {_fmt(before)} = {_fmt(ratio)}",
+            per_device_batch,
+            name,
+            PER_DEVICE_BATCH,
+        )
+    )
+    work.params[name] = per_device_batch
+    if per_device_batch != config[name]:
+        work.changes.append(Change(name, PER_DEVICE_BATCH, config[name], per_device_batch))
+    return ratio
 
+
+def _global_batch_factor(work: _Scaling, world_factor: float, batch_ratio: float) -> float:
+    """r: how many times larger the global batch gets."""
+    r = world_factor * batch_ratio
+    if batch_ratio == 1.0:
+        formula = f"per-device batch unchanged, so the world factor: {_fmt(r)}"
+    else:
+        formula = f"{_fmt(batch_ratio)} x {_fmt(world_factor)} = {_fmt(r)}"
+    work.steps.append(Step("global batch factor", formula, r))
+    return r
+
+
+def _global_batch(work: _Scaling, source: World, target: World, r: float) -> None:
+    """The global batch the per-device batch gives, and a global batch parameter x r."""
+    config = work.config
+    per_device_name = work.roles.param_for(PER_DEVICE_BATCH)
     if per_device_name is not None:
-        b = params[per_device_name]
-        steps.append(
+        before_b = float(config[per_device_name])
+        b = work.params[per_device_name]
+        work.steps.append(
             Step(
                 "global batch",
-                f"{_fmt(float(config[per_device_name]))} x {source.size} = "
-                f"{_fmt(float(config[per_device_name]) * source.size)} -> {b} x {target.size} = "
-                f"{_fmt(float(b) * target.size)} (times any gradient accumulation)",
+                f"{_fmt(before_b)} x {source.size} = {_fmt(before_b * source.size)} -> "
+                f"{b} x {target.size} = {_fmt(float(b) * target.size)} "
+                "(times any gradient accumulation)",
                 float(b) * target.size,
             )
         )
-    if global_name is not None:
-        before_g = _number(config, global_name, GLOBAL_BATCH)
-        after_g: float | int = _finite(before_g * r, global_name, GLOBAL_BATCH)
-        if _kind_of(config[global_name]) is int:
-            after_g = _as_int(after_g)
-            if abs(after_g - before_g * r) > 1e-9:
-                notes.append(f"{global_name} rounded to {after_g}")
-        steps.append(
-            Step(
-                "global batch",
-                f"{_fmt(before_g)} x {_fmt(r)} = {_fmt(float(after_g))}",
-                after_g,
-                global_name,
-                GLOBAL_BATCH,
-            )
+    name = work.roles.param_for(GLOBAL_BATCH)
+    if name is None:
+        return
+    before = _number(config, name, GLOBAL_BATCH)
+    after: float | int = _finite(before * r, name, GLOBAL_BATCH)
+    if _kind_of(config[name]) is int:
+        after = _as_int(after)
+        if abs(after - before * r) > 1e-9:
+            work.notes.append(f"{name} rounded to {after}")
+    work.steps.append(
+        Step(
+            "global batch",
+            f"{_fmt(before)} x {_fmt(r)} = {_fmt(float(after))}",
+            after,
+            name,
+            GLOBAL_BATCH,
         )
-        params[global_name] = after_g
-        changes.append(Change(global_name, GLOBAL_BATCH, config[global_name], after_g))
-
-    lr_factor = lr_factor_for(rule, r)
-    if rule == "linear":
-        lr_formula = f"linear rule: x r = x {_fmt(r)}"
-    elif rule == "sqrt":
-        lr_formula = f"square-root rule: x sqrt(r) = x sqrt({_fmt(r)}) = x {_fmt(lr_factor)}"
-    else:
-        lr_formula = "rule none: unchanged"
-    if lr_name is not None:
-        before_lr = _number(config, lr_name, LEARNING_RATE)
-        after_lr = _finite(before_lr * lr_factor, lr_name, LEARNING_RATE)
-        steps.append(
-            Step(
-                "learning rate",
-                f"{lr_formula}: {_fmt(before_lr)} x {_fmt(lr_factor)} = {_fmt(after_lr)}",
-                after_lr,
-                lr_name,
-                LEARNING_RATE,
-            )
-        )
-        params[lr_name] = after_lr
-        changes.append(Change(lr_name, LEARNING_RATE, config[lr_name], after_lr))
-    else:
-        notes.append("no parameter has the role learning_rate: nothing to scale by the rule")
-
-    # Warm-up is a stretch of training, counted in samples by Goyal et al.; with r times
-    # more samples per step the same stretch takes r times fewer steps.
-    warmup_factor = 1.0 if rule == "none" or warmup == "same_steps" else 1.0 / r
-    if warmup_name is not None:
-        before_w = _number(config, warmup_name, WARMUP_STEPS)
-        after_w: float | int = _finite(before_w * warmup_factor, warmup_name, WARMUP_STEPS)
-        if _kind_of(config[warmup_name]) is int:
-            after_w = max(0, round(after_w))
-        if rule == "none":
-            how = "rule none: unchanged"
-        elif warmup == "same_steps":
-            how = "kept in steps (asked for)"
-        else:
-            how = f"kept in samples: / r = / {_fmt(r)}"
-        steps.append(
-            Step(
-                "warm-up steps",
-                f"{how}: {_fmt(before_w)} -> {_fmt(float(after_w))}",
-                after_w,
-                warmup_name,
-                WARMUP_STEPS,
-            )
-        )
-        params[warmup_name] = after_w
-        changes.append(Change(warmup_name, WARMUP_STEPS, config[warmup_name], after_w))
-
-    return ScaleResult(
-        rule=rule,
-        source=source,
-        target=target,
-        world_factor=k,
-        batch_factor=r,
-        lr_factor=lr_factor,
-        warmup_factor=warmup_factor,
-        params=params,
-        changes=[c for c in changes if c.before != c.after],
-        steps=steps,
-        notes=notes,
     )
+    work.set(name, GLOBAL_BATCH, after)
+
+
+def _learning_rate(work: _Scaling, rule: Rule, r: float) -> float:
+    """The learning rate x the rule's factor of r; returns the factor."""
+    factor = lr_factor_for(rule, r)
+    name = work.roles.param_for(LEARNING_RATE)
+    if name is None:
+        work.notes.append("no parameter has the role learning_rate: nothing to scale by the rule")
+        return factor
+    if rule == "linear":
+        how = f"linear rule: x r = x {_fmt(r)}"
+    elif rule == "sqrt":
+        how = f"square-root rule: x sqrt(r) = x sqrt({_fmt(r)}) = x {_fmt(factor)}"
+    else:
+        how = "rule none: unchanged"
+    before = _number(work.config, name, LEARNING_RATE)
+    after = _finite(before * factor, name, LEARNING_RATE)
+    work.steps.append(
+        Step(
+            "learning rate",
+            f"{how}: {_fmt(before)} x {_fmt(factor)} = {_fmt(after)}",
+            after,
+            name,
+            LEARNING_RATE,
+        )
+    )
+    work.set(name, LEARNING_RATE, after)
+    return factor
+
+
+def _warmup(work: _Scaling, rule: Rule, warmup: WarmupMode, r: float) -> float:
+    """Warm-up steps, kept in samples (/ r) or in steps; returns the factor."""
+    factor = warmup_factor_for(rule, r, warmup)
+    name = work.roles.param_for(WARMUP_STEPS)
+    if name is None:
+        return factor
+    before = _number(work.config, name, WARMUP_STEPS)
+    after: float | int = _finite(before * factor, name, WARMUP_STEPS)
+    if _kind_of(work.config[name]) is int:
+        after = max(0, round(after))
+    if rule == "none":
+        how = "rule none: unchanged"
+    elif warmup == "same_steps":
+        how = "kept in steps (asked for)"
+    else:
+        how = f"kept in samples: / r = / {_fmt(r)}"
+    work.steps.append(
+        Step(
+            "warm-up steps",
+            f"{how}: {_fmt(before)} -> {_fmt(float(after))}",
+            after,
+            name,
+            WARMUP_STEPS,
+        )
+    )
+    work.set(name, WARMUP_STEPS, after)
+    return factor
 
 
 def scale_value(

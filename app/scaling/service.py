@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.engine.errors import ConfigError
 from app.engine.space import param_roles
-from app.scaling.rules import RoleAssignment, ScaleResult, World, assign_roles, scale_config
+from app.scaling.roles import RoleAssignment, assign_roles
+from app.scaling.rules import ScaleResult, World, scale_config
 from app.scaling.schemas import ConfigScaleRequest, ScaleOptions, ScaleRead, WorldSpec
 from app.studies import service as studies
 from app.studies.models import Study

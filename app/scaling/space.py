@@ -7,7 +7,8 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.scaling.rules import PER_DEVICE_BATCH, RoleAssignment, Rule, WarmupMode, scale_value
+from app.scaling.roles import PER_DEVICE_BATCH, RoleAssignment
+from app.scaling.rules import Rule, WarmupMode, scale_value
 
 
 def _bounds(spec: dict[str, Any], role: str, rule: Rule, factor: float, warmup: WarmupMode) -> None:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
-from app.db.session import SessionDep
+from app.db.session import SessionDep, unit_of_work
 from app.studies import service
 from app.studies.models import StudyState
 from app.studies.schemas import StudyCreate, StudyList, StudyRead, StudyUpdate
@@ -13,11 +14,11 @@ router = APIRouter(prefix="/studies", tags=["studies"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_study(body: StudyCreate, session: SessionDep) -> StudyRead:
-    study = service.create_study(session, body)
-    read = service.read_study(session, study)
-    session.commit()
-    return read
+async def create_study(body: StudyCreate, request: Request) -> StudyRead:
+    def work(session: Session) -> StudyRead:
+        return service.read_study(session, service.create_study(session, body))
+
+    return await unit_of_work(request, work)
 
 
 @router.get("")
@@ -37,15 +38,14 @@ def get_study(study_id: int, session: SessionDep) -> StudyRead:
 
 
 @router.patch("/{study_id}")
-def update_study(study_id: int, body: StudyUpdate, session: SessionDep) -> StudyRead:
-    study = service.update_study(session, study_id, body)
-    read = service.read_study(session, study)
-    session.commit()
-    return read
+async def update_study(study_id: int, body: StudyUpdate, request: Request) -> StudyRead:
+    def work(session: Session) -> StudyRead:
+        return service.read_study(session, service.update_study(session, study_id, body))
+
+    return await unit_of_work(request, work)
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_study(study_id: int, session: SessionDep) -> Response:
-    service.delete_study(session, study_id)
-    session.commit()
+async def delete_study(study_id: int, request: Request) -> Response:
+    await unit_of_work(request, lambda session: service.delete_study(session, study_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.core.schemas import InputSchema, Schema
+from app.core.schemas import InputSchema, Schema, WireFloat
 from app.studies.models import StudyState
 
 NameStr = Annotated[str, Field(min_length=1, max_length=200)]
@@ -55,7 +55,9 @@ class Objective(InputSchema):
 
 
 class StrategySpec(InputSchema):
-    """`name` and `seed`; any other key is an option of the strategy."""
+    """`name` and `seed`; any other key is an option of the strategy, checked against the
+    options that strategy reads (app/engine/options.py) when the study is validated, so a
+    misspelled one is a 422 naming it (`strategy.sed`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -64,6 +66,9 @@ class StrategySpec(InputSchema):
 
 
 class EarlyStopping(InputSchema):
+    """`rule` and its options, checked against that rule's options (app/engine/options.py)
+    when the study is validated."""
+
     model_config = ConfigDict(extra="allow")
 
     rule: str
@@ -77,10 +82,13 @@ class Limits(InputSchema):
     max_trials_without_improvement: int | None = Field(default=None, ge=1)
     max_budget: float | None = Field(default=None, gt=0, description="Total fidelity units")
     heartbeat_timeout_s: float = Field(
-        default=300,
+        default=60,
         gt=0,
         le=7 * 86400,
-        description="A running trial silent this long is failed (and retried if allowed).",
+        description=(
+            "A running trial silent this long is failed (and retried if allowed). Runners "
+            "beat every second; a lost Celery worker is noticed sooner, in about 10 s."
+        ),
     )
     max_retries: int = Field(default=0, ge=0, le=100)
 
@@ -199,7 +207,7 @@ class StudyRead(Schema):
     tags: dict[str, Any]
     parent_study_id: int | None
     seed: int
-    best_value: float | None
+    best_value: WireFloat | None
     best_trial_id: int | None
     n_trials: int
     trial_counts: dict[str, int]

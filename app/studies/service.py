@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, Invalid, StudyNotFound
 from app.core.notify import notify
 from app.db.types import utcnow
+from app.engine import lifecycle as rules
 from app.engine import registry
-from app.engine.base import FINISHED_STATES, TrialState, is_better
+from app.engine.base import TrialState
 from app.engine.errors import ConfigError
-from app.engine.space import DEFAULT_GRID_POINTS, SearchSpace
+from app.engine.space import SearchSpace
 from app.events.repository import EventRepository
 from app.studies.models import Study, StudyState
 from app.studies.repository import StudyRepository
-from app.studies.schemas import FidelitySpec, Limits, Objective, StudyCreate, StudyRead, StudyUpdate
-from app.trials.models import Trial
+from app.studies.schemas import StudyCreate, StudyRead, StudyUpdate
+from app.studies.settings import study_settings
+from app.trials import lifecycle
 from app.trials.repository import TrialRepository
-
-MAX_GRID_SIZE = 1_000_000
 
 
 def validate_study(body: StudyCreate) -> SearchSpace:
@@ -45,15 +43,6 @@ def validate_study(body: StudyCreate) -> SearchSpace:
     strategy = body.strategy.model_dump(exclude_none=True)
     early = body.early_stopping.model_dump(exclude_none=True) if body.early_stopping else None
     registry.validate(strategy, early, has_fidelity=fidelity is not None)
-    if strategy.get("name") == "grid":
-        points = strategy.get("grid_points", 5)
-        if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= 1000:
-            raise ConfigError("strategy.grid_points", "must be an integer from 1 to 1000")
-        size = space.grid_size(points)
-        if size > MAX_GRID_SIZE:
-            raise ConfigError(
-                "strategy.grid_points", f"the grid has {size} points; at most {MAX_GRID_SIZE}"
-            )
     return space
 
 
@@ -113,19 +102,18 @@ def get_study_for_update(session: Session, study_id: int) -> Study:
 
 
 def to_read(study: Study, counts: dict[str, int]) -> StudyRead:
+    settings = study_settings(study)
     return StudyRead(
         id=study.id,
         name=study.name,
         state=StudyState(study.state),
         state_reason=study.state_reason,
-        objective=Objective.model_validate(
-            {"metric": study.metric, "direction": study.direction, "aggregate": study.aggregate}
-        ),
+        objective=settings.objective,
         space=study.space,
         strategy=study.strategy,
         early_stopping=study.early_stopping,
-        limits=Limits.model_validate(study.limits),
-        fidelity=FidelitySpec.model_validate(study.fidelity) if study.fidelity else None,
+        limits=settings.limits,
+        fidelity=settings.fidelity,
         execution=study.execution,
         tags=study.tags or {},
         parent_study_id=study.parent_study_id,
@@ -210,82 +198,16 @@ def finish_study(
         to_state=state,
         reason=reason,
     )
+    # Sessions do not autoflush: the trial whose ending ended the study must be seen ended.
+    session.flush()
     for trial in TrialRepository(session).in_states(
         study.id, [TrialState.RUNNING, TrialState.QUEUED, TrialState.PAUSED]
     ):
-        # A paused trial has a result at its rung: it ends stopped, and its value counts.
-        paused = trial.state == TrialState.PAUSED and state == StudyState.COMPLETED
-        set_trial_state(
-            session,
-            trial,
-            TrialState.STOPPED if paused else TrialState.CANCELLED,
-            actor,
-            f"study {state.value}: {reason}" + (" (never promoted)" if paused else ""),
+        change = rules.end_with_study(
+            trial, completed=state == StudyState.COMPLETED, reason=f"study {state.value}: {reason}"
         )
+        lifecycle.apply(session, study, trial, change, actor)
     notify(session, study.id, "study", {"state": state, "reason": reason})
-
-
-def set_trial_state(
-    session: Session,
-    trial: Trial,
-    state: TrialState,
-    actor: str,
-    reason: str,
-    kind: str = "state",
-    data: dict[str, Any] | None = None,
-) -> None:
-    previous = trial.state
-    enter_state(trial, state)
-    record_state_change(session, trial, previous, actor, reason, kind, data)
-
-
-def enter_state(trial: Trial, state: TrialState) -> None:
-    """Sets the state and the timestamps it brings, without the event (see set_trial_state)."""
-    trial.state = state
-    now = utcnow()
-    if state in FINISHED_STATES:
-        trial.finished_at = now
-    if state == TrialState.RUNNING and trial.started_at is None:
-        trial.started_at = now
-    if state == TrialState.RUNNING:
-        trial.heartbeat_at = now
-
-
-def record_state_change(
-    session: Session,
-    trial: Trial,
-    previous: str,
-    actor: str,
-    reason: str,
-    kind: str = "state",
-    data: dict[str, Any] | None = None,
-) -> None:
-    """The event and the live note of a trial's move from `previous` to its state."""
-    EventRepository(session).record(
-        study_id=trial.study_id,
-        trial_id=trial.id,
-        kind=kind,
-        actor=actor,
-        from_state=previous,
-        to_state=trial.state,
-        reason=reason,
-        data=data,
-    )
-    notify(session, trial.study_id, "trial", {"id": trial.id, "state": trial.state})
-
-
-def record_result(study: Study, trial: Trial) -> None:
-    """Updates the study's best value after a trial completed."""
-    value = trial.value
-    if value is None or not math.isfinite(value):
-        study.trials_since_improvement += 1
-        return
-    if is_better(value, study.best_value, study.direction):  # type: ignore[arg-type]
-        study.best_value = value
-        study.best_trial_id = trial.id
-        study.trials_since_improvement = 0
-    else:
-        study.trials_since_improvement += 1
 
 
 def refresh_state(
@@ -303,17 +225,17 @@ def refresh_state(
 def completion_reason(
     session: Session, study: Study, now: datetime, unfinished: int | None = None
 ) -> str | None:
-    limits = study.limits
-    target = limits.get("target_value")
+    limits = study_settings(study).limits
+    target = limits.target_value
     best = study.best_value
     if target is not None and best is not None:
         reached = best <= target if study.direction == "minimize" else best >= target
         if reached:
             return f"target_value {target} reached: best value {best:.6g} (trial {study.best_trial_id})"
-    runtime = limits.get("max_runtime_s")
+    runtime = limits.max_runtime_s
     if runtime is not None and (now - study.created_at).total_seconds() >= runtime:
         return f"max_runtime_s reached ({runtime:g} s)"
-    patience = limits.get("max_trials_without_improvement")
+    patience = limits.max_trials_without_improvement
     if patience is not None and study.trials_since_improvement >= patience:
         return f"max_trials_without_improvement reached: {patience} trials without a better value"
 
@@ -322,7 +244,7 @@ def completion_reason(
         unfinished = trials.count_in_states(study.id, [TrialState.RUNNING, TrialState.QUEUED])
     if unfinished:
         return None
-    max_budget = limits.get("max_budget")
+    max_budget = limits.max_budget
     if max_budget is not None and study.budget_used >= max_budget:
         return f"max_budget reached ({study.budget_used:g} of {max_budget:g} fidelity units)"
     cap = trial_cap(study)
@@ -332,7 +254,7 @@ def completion_reason(
             session, study
         ):
             return None
-        if cap < int(limits["max_trials"]):
+        if cap < limits.max_trials:
             return f"search space exhausted: all {cap} grid points tried"
         return f"max_trials reached ({cap})"
     return None
@@ -348,16 +270,19 @@ def _resume_pending(session: Session, study: Study) -> bool:
 
 def budget_left(study: Study) -> bool:
     """Whether max_budget (total fidelity units) still allows granting more."""
-    max_budget = study.limits.get("max_budget")
-    return max_budget is None or study.budget_used < float(max_budget)
+    max_budget = study_settings(study).limits.max_budget
+    return max_budget is None or study.budget_used < max_budget
 
 
 def trial_cap(study: Study) -> int:
     """max_trials, lowered to the number of configs the strategy can offer (a grid)."""
-    cap = int(study.limits["max_trials"])
-    if study.strategy.get("name") == "grid":
-        points = int(study.strategy.get("grid_points", DEFAULT_GRID_POINTS))
-        cap = min(cap, SearchSpace.from_dict(study.space).grid_size(points))
+    settings = study_settings(study)
+    cap = settings.limits.max_trials
+    if registry.is_bounded(settings.strategy):
+        from app.trials.history import strategy_for
+
+        capacity = strategy_for(study).capacity()
+        cap = cap if capacity is None else min(cap, capacity)
     return cap
 
 

@@ -5,9 +5,10 @@ from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Body, Request, status
+from sqlalchemy.orm import Session
 
 from app.core.errors import Invalid
-from app.db.session import SessionDep
+from app.db.session import SessionDep, unit_of_work
 from app.studies import service as studies
 from app.studies.schemas import StudyRead
 from app.transfer import service
@@ -25,13 +26,14 @@ def export_study(study_id: int, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/studies/import", status_code=status.HTTP_201_CREATED)
-def import_study(document: Annotated[dict[str, Any], Body()], session: SessionDep) -> StudyRead:
+async def import_study(document: Annotated[dict[str, Any], Body()], request: Request) -> StudyRead:
     """Creates a study from an export, with new ids. Bodies over the server's size limit
     are refused: send big studies to `POST /studies/import/stream` (`tunelab import` does)."""
-    study = service.import_study(session, document)
-    read = studies.read_study(session, study)
-    session.commit()
-    return read
+
+    def work(session: Session) -> StudyRead:
+        return studies.read_study(session, service.import_study(session, document))
+
+    return await unit_of_work(request, work)
 
 
 @router.post(
@@ -47,21 +49,23 @@ def import_study(document: Annotated[dict[str, Any], Body()], session: SessionDe
         }
     },
 )
-def import_study_stream(request: Request, session: SessionDep) -> StudyRead:
+async def import_study_stream(request: Request) -> StudyRead:
     """Creates a study from an export sent as NDJSON lines (a header, then trials, their
     metric points and logs, events, and an `end` line with the counts), for studies of any
     size: the body may reach TUNELAB_MAX_IMPORT_BYTES, each line TUNELAB_MAX_BODY_BYTES.
     One transaction: a stream refused or cut short leaves nothing behind."""
     max_line = int(request.app.state.settings.max_body_bytes)
-    study = service.import_lines(session, _body_lines(request, max_line))
-    read = studies.read_study(session, study)
-    session.commit()
-    return read
+
+    def work(session: Session) -> StudyRead:
+        study = service.import_lines(session, _body_lines(request, max_line))
+        return studies.read_study(session, study)
+
+    return await unit_of_work(request, work)
 
 
 def _body_lines(request: Request, max_line: int) -> Iterator[bytes]:
-    """The request body's lines, read as they arrive. The endpoint runs in a worker thread;
-    each chunk is awaited on the event loop."""
+    """The request body's lines, read as they arrive. The unit of work runs in a worker
+    thread; each chunk is awaited on the event loop."""
     chunks = request.stream()
 
     async def next_chunk() -> bytes:

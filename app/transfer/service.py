@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, insert, select, update
+from sqlalchemy import Column
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,12 +24,12 @@ from app.events.models import Event
 from app.metrics.models import MetricPoint
 from app.studies.models import Study
 from app.studies.repository import StudyRepository
+from app.transfer.repository import TransferRepository
 from app.trials.models import Trial, TrialLog
 from app.trials.repository import TrialRepository
 
 FORMAT = "tunelab-study"
 VERSION = 1
-_CHUNK = 2000
 
 # Columns that are ids on the source server; the import assigns or maps them.
 _SKIP = {
@@ -92,18 +92,15 @@ def export_study(session: Session, study_id: int) -> dict[str, Any]:
     trial_ids = [t.id for t in trials]
     points: dict[int, list[dict[str, Any]]] = {t: [] for t in trial_ids}
     logs: dict[int, list[dict[str, Any]]] = {t: [] for t in trial_ids}
+    rows = TransferRepository(session)
     for start in range(0, len(trial_ids), 500):
         chunk = trial_ids[start : start + 500]
-        for point in session.scalars(
-            select(MetricPoint).where(MetricPoint.trial_id.in_(chunk)).order_by(MetricPoint.id)
-        ):
+        for point in rows.points_of(chunk):
             points[point.trial_id].append(_dump(MetricPoint, point))
-        for log in session.scalars(
-            select(TrialLog).where(TrialLog.trial_id.in_(chunk)).order_by(TrialLog.offset)
-        ):
+        for log in rows.logs_of(chunk):
             logs[log.trial_id].append(_dump(TrialLog, log))
     numbers = {t.id: t.number for t in trials}
-    events = session.scalars(select(Event).where(Event.study_id == study.id).order_by(Event.id))
+    events = rows.events_of_study(study.id)
     best = numbers.get(study.best_trial_id) if study.best_trial_id is not None else None
     return {
         "format": FORMAT,
@@ -155,6 +152,7 @@ class StudyImporter:
         fields = _load(Study, header.get("study"), f"{where}study")
         _check_study(fields, f"{where}study")
         self.session = session
+        self.rows = TransferRepository(session)
         self.study = Study(**fields)
         StudyRepository(session).add(self.study)
         self.best_number = header["study"].get("best_trial_number")
@@ -191,7 +189,7 @@ class StudyImporter:
         rows = [
             {"trial_id": trial_id, **_load(model, r, f"{where}.{n}")} for n, r in enumerate(raw)
         ]
-        _insert(self.session, model, rows)
+        self.rows.insert_rows(model, rows)
         self.counts[counter] += len(rows)
 
     def add_events(self, raw: Any, where: str) -> None:
@@ -213,18 +211,13 @@ class StudyImporter:
                     **_load(Event, event, f"{where}.{index}"),
                 }
             )
-        _insert(self.session, Event, rows)
+        self.rows.insert_rows(Event, rows)
         self.counts["events"] += len(rows)
 
     def finish(self) -> Study:
         if self.best_number is not None:
             best_id = self.ids.get(self.best_number)
-            # A Core update naming updated_at, so that the model's onupdate keeps the source's.
-            self.session.execute(
-                update(Study)
-                .where(Study.id == self.study.id)
-                .values(best_trial_id=best_id, updated_at=self.study.updated_at)
-            )
+            self.rows.set_best_trial(self.study.id, best_id, self.study.updated_at)
             set_committed_value(self.study, "best_trial_id", best_id)
         self.session.flush()
         return self.study
@@ -239,18 +232,18 @@ def _check_study(fields: dict[str, Any], where: str) -> None:
     from app.studies.schemas import ExecutionSpec
 
     SearchSpace.from_dict(fields.get("space") or {}, f"{where}.space")
-    if fields.get("execution") is not None:
+    execution = fields.get("execution")
+    if execution is not None:
+        if isinstance(execution, dict):
+            # Keys an older version wrote and this one no longer knows are no reason to
+            # refuse the import; the checks that keep the spec safe still apply.
+            execution = {k: v for k, v in execution.items() if k in ExecutionSpec.model_fields}
         try:
-            ExecutionSpec.model_validate(fields["execution"])
+            ExecutionSpec.model_validate(execution)
         except ValidationError as exc:
             first = exc.errors()[0]
             at = ".".join(str(part) for part in first["loc"])
             raise Invalid(str(first["msg"]), field=f"{where}.execution.{at}") from exc
-
-
-def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(model), rows[start : start + _CHUNK])
 
 
 # Metric points or events per line of a stream: a line stays far below the body limit.

@@ -1,24 +1,25 @@
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.auth.dependencies import CurrentToken
 from app.core.errors import Gone, Invalid
-from app.db.session import SessionDep, in_session
+from app.db.session import SessionDep, unit_of_work
 from app.engine.base import TrialState
-from app.events.repository import EventRepository
-from app.events.schemas import EventList, EventRead
+from app.events import service as events
+from app.events.schemas import EventList
 from app.studies import service as studies
 from app.trials import export, service
-from app.trials.repository import ORDERINGS, TrialRepository
+from app.trials.repository import ORDERINGS
 from app.trials.schemas import (
     DecisionRead,
     LogChunkIn,
+    LogEndRead,
     LogRead,
     TrialAsked,
     TrialComplete,
@@ -40,20 +41,14 @@ async def ask(
     """Ask for the next trial (empty body), run your own config, or import a result."""
 
     def work(session: Session) -> TrialAsked:
-        try:
-            trial, resume = service.ask(session, study_id, body or TrialCreate())
-        except Gone:
-            # The ask may have found the study finished (a limit reached): keep that verdict.
-            session.commit()
-            raise
+        trial, resume = service.ask(session, study_id, body or TrialCreate())
         token = auth.mint_trial_token(session, trial, caller)
-        read = TrialAsked.model_validate(trial).model_copy(
+        return TrialAsked.model_validate(trial).model_copy(
             update={"resume": resume, "token": token}
         )
-        session.commit()
-        return read
 
-    return await in_session(request, work)
+    # The ask may find the study finished (a limit reached): that verdict is kept (Gone).
+    return await unit_of_work(request, work, commit_on=(Gone,))
 
 
 @router.get("/studies/{study_id}/trials")
@@ -67,33 +62,41 @@ def list_trials(
 ) -> TrialList:
     if order_by not in ORDERINGS:
         raise Invalid(f"order_by must be one of {', '.join(ORDERINGS)}", field="order_by")
-    studies.get_study(session, study_id)
-    try:
-        items, next_cursor = TrialRepository(session).page(
-            study_id, [s.value for s in state] if state else None, order_by, limit, cursor
-        )
-    except (ValueError, TypeError) as exc:
-        raise Invalid("the cursor is not one this server gave out", field="cursor") from exc
+    items, next_cursor = service.page_trials(
+        session, study_id, [s.value for s in state] if state else None, order_by, limit, cursor
+    )
     return TrialList(items=[TrialRead.model_validate(t) for t in items], next_cursor=next_cursor)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
-
-
-@router.get("/studies/{study_id}/trials.csv", response_model=None)
+@router.get(
+    "/studies/{study_id}/trials.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/json": {}},
+            "description": "One row per trial (CSV, or a JSON array with ?format=json)",
+        }
+    },
+)
 def export_trials(
-    study_id: int, session: SessionDep, format: Literal["csv", "json"] = "csv"
-) -> Response | list[dict[str, Any]]:
-    """One row per trial: number, params, value, state, start, end, duration, best so far."""
+    study_id: int,
+    request: Request,
+    session: SessionDep,
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse:
+    """One row per trial: number, params, value, state, start, end, duration, best so far.
+    Streamed a page of trials at a time: constant memory at any study size."""
     study = studies.get_study(session, study_id)
-    columns, rows = export.trial_rows(session, study)
+    # The stream reads in short transactions of its own; this one must not stay open
+    # for the whole download (on SQLite it holds the write lock).
+    session.close()
+    sessions = request.app.state.database.sessions
+    names = export.param_names(sessions, study)
+    rows = export.trial_rows(sessions, study, names)
     if format == "json":
-        return [{k: _json_safe(v) for k, v in row.items()} for row in rows]
-    return Response(
-        export.to_csv(columns, rows),
+        return StreamingResponse(export.json_lines(rows), media_type="application/json")
+    return StreamingResponse(
+        export.csv_lines(names, rows),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="study-{study_id}-trials.csv"'},
     )
@@ -110,35 +113,36 @@ async def complete(trial_id: int, body: TrialComplete, request: Request) -> Tria
     console chunk in the same transaction, before the value is taken from the points."""
 
     def work(session: Session) -> TrialRead:
-        read = TrialRead.model_validate(service.complete(session, trial_id, body))
-        session.commit()
-        return read
+        return TrialRead.model_validate(service.complete(session, trial_id, body))
 
-    return await in_session(request, work)
+    return await unit_of_work(request, work)
 
 
 @router.post("/trials/{trial_id}/heartbeat")
-def heartbeat(trial_id: int, session: SessionDep) -> DecisionRead:
-    decision = service.heartbeat(session, trial_id)
-    session.commit()
-    return DecisionRead(decision=decision.action, reason=decision.reason)
+async def heartbeat(trial_id: int, request: Request) -> DecisionRead:
+    def work(session: Session) -> DecisionRead:
+        decision = service.heartbeat(session, trial_id)
+        return DecisionRead(decision=decision.action, reason=decision.reason)
+
+    return await unit_of_work(request, work)
 
 
 @router.post("/trials/{trial_id}/cancel")
-def cancel(trial_id: int, session: SessionDep) -> TrialRead:
-    trial = service.cancel(session, trial_id)
-    read = TrialRead.model_validate(trial)
-    session.commit()
-    return read
+async def cancel(trial_id: int, request: Request) -> TrialRead:
+    def work(session: Session) -> TrialRead:
+        return TrialRead.model_validate(service.cancel(session, trial_id))
+
+    return await unit_of_work(request, work)
 
 
 @router.post("/trials/{trial_id}/retry", status_code=status.HTTP_201_CREATED)
-def retry(trial_id: int, session: SessionDep) -> TrialRead:
+async def retry(trial_id: int, request: Request) -> TrialRead:
     """Enqueue a new trial with the same params."""
-    trial = service.retry(session, trial_id)
-    read = TrialRead.model_validate(trial)
-    session.commit()
-    return read
+
+    def work(session: Session) -> TrialRead:
+        return TrialRead.model_validate(service.retry(session, trial_id))
+
+    return await unit_of_work(request, work)
 
 
 @router.get("/trials/{trial_id}/events")
@@ -147,18 +151,15 @@ def trial_events(
 ) -> EventList:
     """State changes and scheduler decisions, with who made them and why."""
     service.get_trial(session, trial_id)
-    events = EventRepository(session).for_trial(trial_id, since)
-    return EventList(
-        items=[EventRead.model_validate(e) for e in events],
-        cursor=events[-1].id if events else since,
-    )
+    return events.for_trial(session, trial_id, since)
 
 
 @router.post("/trials/{trial_id}/logs", status_code=status.HTTP_204_NO_CONTENT)
-def append_log(trial_id: int, body: LogChunkIn, session: SessionDep) -> Response:
+async def append_log(trial_id: int, body: LogChunkIn, request: Request) -> Response:
     """Append console output; re-sending a chunk at the same offset changes nothing."""
-    service.append_log(session, trial_id, body.offset, body.text)
-    session.commit()
+    await unit_of_work(
+        request, lambda session: service.append_log(session, trial_id, body.offset, body.text)
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -170,10 +171,16 @@ def read_log(
     limit: Annotated[int, Query(ge=1, le=4_000_000)] = 1_000_000,
 ) -> LogRead:
     trial = service.get_trial(session, trial_id)
-    text, next_offset = TrialRepository(session).read_log(trial.id, offset, limit)
+    text, next_offset = service.read_log(session, trial.id, offset, limit)
     return LogRead(
         offset=offset,
         next_offset=next_offset,
         text=text,
         complete=TrialState(trial.state).is_finished,
     )
+
+
+@router.get("/trials/{trial_id}/log/end")
+def log_end(trial_id: int, session: SessionDep) -> LogEndRead:
+    """The byte offset where the trial's console output continues (a resumed run's)."""
+    return LogEndRead(offset=service.log_end(session, trial_id))

@@ -122,6 +122,28 @@ class TrialRepository:
     def all_for_study(self, study_id: int) -> list[Trial]:
         return self.in_states(study_id)
 
+    def changed_since(self, study_id: int, version: int) -> Sequence[Any]:
+        """What a strategy sees of the trials changed after the study's history `version`
+        (all of them for -1): columns only, no ORM objects."""
+        stmt = (
+            select(
+                Trial.id,
+                Trial.number,
+                Trial.params,
+                Trial.state,
+                Trial.value,
+                Trial.budget,
+                Trial.rung,
+                Trial.extra,
+                Trial.history_version,
+            )
+            .where(Trial.study_id == study_id, Trial.history_version > version)
+            # In version order, so that the planner walks ix_trials_study_version: in number
+            # order it may scan the whole study through (study_id, number).
+            .order_by(Trial.history_version)
+        )
+        return self.session.execute(stmt).all()
+
     def page(
         self,
         study_id: int,
@@ -191,6 +213,7 @@ class TrialRepository:
         The timeout lives in each study's limits (JSON), so candidates are filtered in
         Python; only trials idle for at least the smallest allowed timeout are read."""
         from app.studies.models import Study
+        from app.studies.settings import stored_limits
 
         stmt = (
             select(Trial, Study.limits)
@@ -201,7 +224,7 @@ class TrialRepository:
         )
         stale: list[Trial] = []
         for trial, limits in self.session.execute(stmt):
-            timeout = float((limits or {}).get("heartbeat_timeout_s", 300))
+            timeout = stored_limits(limits).heartbeat_timeout_s
             seen = trial.heartbeat_at or trial.started_at or trial.created_at
             if alive_since is not None:
                 seen = max(seen, alive_since)
@@ -254,3 +277,39 @@ class TrialRepository:
         # Never cut a UTF-8 character in two.
         text_out = blob.decode("utf-8", errors="ignore")
         return text_out, offset + len(text_out.encode())
+
+    def export_chunk(self, study_id: int, after_number: int, limit: int) -> Sequence[Any]:
+        """The next `limit` trials after `after_number`, as the export writes them
+        (number, id, params, value, state, budget, started_at, finished_at): columns only,
+        read by the (study_id, number) key, so an export pages in constant memory."""
+        stmt = (
+            select(
+                Trial.number,
+                Trial.id,
+                Trial.params,
+                Trial.value,
+                Trial.state,
+                Trial.budget,
+                Trial.started_at,
+                Trial.finished_at,
+            )
+            .where(Trial.study_id == study_id, Trial.number > after_number)
+            .order_by(Trial.number)
+            .limit(limit)
+        )
+        return self.session.execute(stmt).all()
+
+    def unsuggested_params(self, study_id: int, after_number: int, limit: int) -> Sequence[Any]:
+        """(number, params) of the next trials not suggested by the study's strategy: only
+        a user's or an imported config can hold a key outside the study's space."""
+        stmt = (
+            select(Trial.number, Trial.params)
+            .where(
+                Trial.study_id == study_id,
+                Trial.number > after_number,
+                Trial.source != "suggested",
+            )
+            .order_by(Trial.number)
+            .limit(limit)
+        )
+        return self.session.execute(stmt).all()

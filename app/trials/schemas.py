@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from app.core.schemas import InputSchema, Schema
+from app.core.schemas import InputSchema, Schema, WireFloat
 from app.engine.base import Action, TrialState
 from app.metrics.schemas import MetricPointIn
 
@@ -15,7 +15,7 @@ class TrialCreate(InputSchema):
     `state`: import a finished result."""
 
     params: dict[str, Any] | None = None
-    value: float | None = None
+    value: WireFloat | None = None
     state: Literal["completed", "failed"] | None = None
     metrics: list[MetricPointIn] | None = Field(
         default=None, max_length=100_000, description="Curves of an imported trial."
@@ -30,7 +30,7 @@ class TrialRead(Schema):
     number: int
     state: TrialState
     params: dict[str, Any]
-    value: float | None
+    value: WireFloat | None
     budget: float | None
     rung: int
     source: str
@@ -65,7 +65,7 @@ class LogChunkIn(InputSchema):
 
 class TrialComplete(InputSchema):
     state: Literal["completed", "failed"] = "completed"
-    value: float | None = None
+    value: WireFloat | None = None
     error: str | None = Field(default=None, max_length=100_000)
     # A runner's last points and console output ride along with the completion, so the
     # end of a trial costs one round trip. Stored first, exactly as the metrics and logs
@@ -90,3 +90,8 @@ class LogRead(Schema):
     next_offset: int
     text: str
     complete: bool
+
+
+class LogEndRead(Schema):
+    # The byte offset after the last chunk stored: where a resumed run's output goes.
+    offset: int

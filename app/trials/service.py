@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, Gone, Invalid, TrialNotFound
 from app.core.notify import notify
 from app.db.types import utcnow
+from app.engine import lifecycle as rules
 from app.engine import registry
 from app.engine.base import (
     FINISHED_STATES,
@@ -22,11 +23,12 @@ from app.engine.base import (
 )
 from app.engine.errors import ConfigError
 from app.engine.space import SearchSpace
-from app.events.repository import EventRepository
 from app.metrics.repository import MetricRepository, ReportedTrial
 from app.metrics.schemas import MetricPointIn
 from app.studies import service as studies
 from app.studies.models import Study, StudyState
+from app.studies.settings import study_settings
+from app.trials import lifecycle
 from app.trials.history import DbHistory, strategy_for
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
@@ -43,7 +45,9 @@ def get_trial(session: Session, trial_id: int) -> Trial:
 
 
 def _budget_default(study: Study) -> float | None:
-    return float(study.fidelity["max"]) if study.fidelity else None
+    """A trial's budget unless its strategy sets one, and the most a resume may grant."""
+    fidelity = study_settings(study).fidelity
+    return fidelity.max if fidelity is not None else None
 
 
 def _new_trial(
@@ -57,42 +61,15 @@ def _new_trial(
     budget: float | None = None,
     extra: dict | None = None,
 ) -> Trial:
-    trial = Trial(
-        study_id=study.id,
-        number=study.next_number,
-        state=TrialState.QUEUED,
-        params=params,
-        budget=budget,
-        extra=extra or {},
+    change = rules.create(
+        params,
         source=source,
-        worker=actor if state == TrialState.RUNNING else None,
+        budget=budget,
+        worker=actor,
+        queued=state == TrialState.QUEUED,
+        extra=extra,
     )
-    study.next_number += 1
-    if budget is not None and state != TrialState.QUEUED:
-        study.budget_used += budget
-    if state != TrialState.QUEUED:
-        # Inserted in its state (one INSERT, not an INSERT and an UPDATE); the events
-        # below still tell that it was created queued, then started.
-        studies.enter_state(trial, state)
-    TrialRepository(session).add(trial)
-    EventRepository(session).record(
-        study_id=study.id,
-        trial_id=trial.id,
-        kind="created",
-        actor=actor,
-        to_state=TrialState.QUEUED,
-        reason=f"{source} config",
-        data={"params": params},
-    )
-    if state != TrialState.QUEUED:
-        studies.record_state_change(
-            session,
-            trial,
-            TrialState.QUEUED,
-            actor,
-            "started" if state == TrialState.RUNNING else source,
-        )
-    return trial
+    return lifecycle.insert(session, study, params, change, actor, source)
 
 
 def ask(
@@ -129,7 +106,7 @@ def ask(
         ), False
 
     running = active.get(TrialState.RUNNING, 0)
-    max_parallel = int(study.limits["max_parallel_trials"])
+    max_parallel = study_settings(study).limits.max_parallel_trials
     if running >= max_parallel:
         raise Conflict(
             f"{running} trials are running, the study's max_parallel_trials is {max_parallel}",
@@ -153,10 +130,7 @@ def ask(
     # Most asks find no queued trial; the count above spares them the query.
     queued = trials.first_queued(study.id) if active.get(TrialState.QUEUED) else None
     if queued is not None:
-        queued.worker = worker
-        if queued.budget is not None:
-            study.budget_used += queued.budget
-        studies.set_trial_state(session, queued, TrialState.RUNNING, worker, "started")
+        lifecycle.apply(session, study, queued, rules.start(queued, worker), worker)
         return queued, False
 
     strategy = strategy_for(study)
@@ -213,24 +187,15 @@ def _resume(session: Session, study: Study, suggestion: Suggestion, worker: str)
     trial = TrialRepository(session).get_for_update(int(suggestion.resume_trial_id or 0))
     if trial is None or trial.study_id != study.id or trial.state != TrialState.PAUSED:
         raise ConfigError("strategy", "the strategy resumed a trial that is not paused")
-    old_budget = trial.budget or 0.0
-    new_budget = suggestion.budget if suggestion.budget is not None else old_budget
-    study.budget_used += max(0.0, new_budget - old_budget)
-    trial.budget = new_budget
-    trial.resumes += 1
-    trial.worker = worker
-    if suggestion.extra:
-        trial.extra = {**(trial.extra or {}), **suggestion.extra}
-    studies.set_trial_state(
-        session,
+    change = rules.resume(
         trial,
-        TrialState.RUNNING,
-        worker,
-        f"resumed with budget {new_budget:g} (was {old_budget:g})"
-        + (f": {suggestion.reason}" if suggestion.reason else ""),
-        kind="resumed",
-        data={"from_budget": old_budget, "to_budget": new_budget},
+        budget=suggestion.budget,
+        max_budget=_budget_default(study),
+        worker=worker,
+        extra=suggestion.extra,
+        reason=suggestion.reason,
     )
+    lifecycle.apply(session, study, trial, change, worker)
     return trial
 
 
@@ -256,25 +221,20 @@ def _import_finished(
         MetricRepository(session).insert_points(
             trial.id, [(p.name, p.step, p.value) for p in body.metrics]
         )
-    trial.value = body.value if body.value is not None else _aggregate(session, study, trial)
-    studies.set_trial_state(session, trial, state, actor, "imported result")
-    if state == TrialState.COMPLETED:
-        studies.record_result(study, trial)
+    value = body.value if body.value is not None else _aggregate(session, study, trial)
+    lifecycle.apply(session, study, trial, rules.imported(trial, state, value), actor)
     studies.refresh_state(session, study)
     return trial
 
 
+def _curve(session: Session, study: Study, trial: Trial) -> dict[float, float]:
+    """The trial's objective metric by step, as stored."""
+    return dict(MetricRepository(session).series(trial.id, study.metric))
+
+
 def _aggregate(session: Session, study: Study, trial: Trial) -> float | None:
     """The trial's objective from its metric points: the last step's, or the best one."""
-    series = MetricRepository(session).series(trial.id, study.metric)
-    if not series:
-        return None
-    if study.aggregate == "best":
-        finite = [v for _, v in series if math.isfinite(v)]
-        if not finite:
-            return series[-1][1]
-        return min(finite) if study.direction == "minimize" else max(finite)
-    return series[-1][1]
+    return rules.aggregate_value(_curve(session, study, trial), study.aggregate, study.direction)
 
 
 def _closed_decision(trial_state: str, study_state: str, study_state_reason: str) -> Decision:
@@ -336,7 +296,7 @@ def decide_after_report(session: Session, reported: ReportedTrial, actor: str = 
         with_intermediate=strategy.scheduler.needs_intermediate,
         intermediate_for=trial.id,
     )
-    record = next((r for r in history.trials() if r.id == trial.id), None)
+    record = history.get(trial.id)
     if record is None:  # pragma: no cover - the trial belongs to this study
         return Decision.keep_going()
     decision = strategy.on_result(history, record)
@@ -348,33 +308,15 @@ def apply_decision(
     session: Session, study: Study, trial: Trial, decision: Decision, actor: str
 ) -> None:
     """Stores a scheduler's decision on the trial, with its rung bookkeeping."""
-    if decision.rung is not None:
-        trial.rung = max(trial.rung, decision.rung)
-    if decision.extra:
-        trial.extra = {**(trial.extra or {}), **decision.extra}
-    if decision.action == Action.CONTINUE:
-        if decision.reason:  # a trial promoted at a rung: say why it goes on
-            EventRepository(session).record(
-                study_id=study.id,
-                trial_id=trial.id,
-                kind="decision",
-                actor=actor,
-                from_state=trial.state,
-                to_state=trial.state,
-                reason=decision.reason,
-                data={"action": decision.action.value, "rung": decision.rung},
-            )
-        return
-    trial.value = _aggregate(session, study, trial)
-    if decision.action == Action.STOP:
-        studies.set_trial_state(
-            session, trial, TrialState.STOPPED, actor, decision.reason, kind="decision"
-        )
-    else:
-        studies.set_trial_state(
-            session, trial, TrialState.PAUSED, actor, decision.reason, kind="decision"
-        )
-    studies.refresh_state(session, study)
+    ends = decision.action != Action.CONTINUE
+    # The points are read only when the run ends: its value comes from them.
+    curve = _curve(session, study, trial) if ends else {}
+    change = rules.decide(
+        trial, decision, curve=curve, aggregate=study.aggregate, direction=study.direction
+    )
+    lifecycle.apply(session, study, trial, change, actor)
+    if ends:
+        studies.refresh_state(session, study)
 
 
 def append_log(session: Session, trial_id: int, offset: int, text: str) -> Trial:
@@ -399,7 +341,7 @@ def complete(session: Session, trial_id: int, body: TrialComplete, actor: str = 
         # Told already (stopped, paused or cancelled): keep the server's verdict, but a
         # client's final value of a stopped trial is still welcome.
         if trial.state == TrialState.STOPPED and body.value is not None:
-            trial.value = body.value
+            lifecycle.apply(session, study, trial, rules.amend(trial, body.value), actor)
         return trial
     if trial.state == TrialState.QUEUED:
         raise Conflict("the trial has not started", field="state")
@@ -412,37 +354,34 @@ def complete(session: Session, trial_id: int, body: TrialComplete, actor: str = 
             f"no value given and no points of the objective metric {study.metric!r} reported",
             field="value",
         )
-    trial.value = value
-    studies.set_trial_state(session, trial, TrialState.COMPLETED, actor, "completed")
-    studies.record_result(study, trial)
+    lifecycle.apply(session, study, trial, rules.finish(trial, value), actor)
     studies.refresh_state(session, study)
     return trial
 
 
 def fail_or_retry(session: Session, study: Study, trial: Trial, actor: str, reason: str) -> Trial:
     """A failed trial goes back to the queue with the same params while retries remain."""
-    max_retries = int(study.limits.get("max_retries", 0))
-    if (study.execution or {}).get("max_retries") is not None:
-        max_retries = int(study.execution["max_retries"])  # type: ignore[index]
-    if trial.retries < max_retries and study.state == StudyState.RUNNING:
-        trial.retries += 1
-        trial.started_at = None
-        trial.worker = None
-        if trial.budget is not None:
-            study.budget_used -= trial.budget  # granted again when it restarts
-        studies.set_trial_state(
-            session,
-            trial,
-            TrialState.QUEUED,
-            actor,
-            f"{reason}; retry {trial.retries} of {max_retries}",
-            kind="retried",
-        )
-        return trial
-    studies.set_trial_state(session, trial, TrialState.FAILED, actor, reason)
-    study.trials_since_improvement += 1
-    studies.refresh_state(session, study)
+    settings = study_settings(study)
+    max_retries = settings.limits.max_retries
+    if settings.execution is not None and settings.execution.max_retries is not None:
+        max_retries = settings.execution.max_retries
+    change = rules.fail_or_retry(
+        trial,
+        retries=trial.retries,
+        max_retries=max_retries,
+        may_retry=study.state == StudyState.RUNNING,
+        reason=reason,
+    )
+    lifecycle.apply(session, study, trial, change, actor)
+    if change.state == TrialState.FAILED:
+        studies.refresh_state(session, study)
     return trial
+
+
+def note_extra(session: Session, trial: Trial, extra: dict[str, Any], actor: str = "api") -> None:
+    """Adds `extra` to a trial's strategy data (a follow-up trial's origin)."""
+    study = studies.get_study_for_update(session, trial.study_id)
+    lifecycle.apply(session, study, trial, rules.note(trial, extra), actor)
 
 
 def heartbeat(session: Session, trial_id: int) -> Decision:
@@ -456,13 +395,12 @@ def heartbeat(session: Session, trial_id: int) -> Decision:
 
 def cancel(session: Session, trial_id: int, actor: str = "api", reason: str = "") -> Trial:
     trial = get_trial(session, trial_id)
-    studies.get_study_for_update(session, trial.study_id)
+    study = studies.get_study_for_update(session, trial.study_id)
     trial = TrialRepository(session).get_for_update(trial_id) or trial
     if trial.state in FINISHED_STATES:
         return trial
-    studies.set_trial_state(
-        session, trial, TrialState.CANCELLED, actor, reason or f"cancelled by {actor}"
-    )
+    change = rules.cancel(trial, reason or f"cancelled by {actor}")
+    lifecycle.apply(session, study, trial, change, actor)
     return trial
 
 
@@ -502,7 +440,7 @@ def reap_stale(
         locked = repo.get_for_update(trial.id)
         if locked is None or locked.state != TrialState.RUNNING:
             continue
-        timeout = float(study.limits.get("heartbeat_timeout_s", 300))
+        timeout = study_settings(study).limits.heartbeat_timeout_s
         reason = f"no heartbeat for {timeout:g} s"
         locked.error = reason  # so that the trial itself says why it failed
         fail_or_retry(session, study, locked, "tunelab", reason)
@@ -510,6 +448,37 @@ def reap_stale(
     from app.studies.repository import StudyRepository
 
     for study in StudyRepository(session).running():
-        if study.limits.get("max_runtime_s") is not None:
-            studies.refresh_state(session, study, now)
+        if study_settings(study).limits.max_runtime_s is not None:
+            # Ending the study changes its trials: under its row lock, as every change is.
+            locked_study = studies.get_study_for_update(session, study.id)
+            studies.refresh_state(session, locked_study, now)
     return recovered
+
+
+def page_trials(
+    session: Session,
+    study_id: int,
+    states: Sequence[str] | None,
+    order_by: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Trial], str | None]:
+    """A page of the study's trials and the cursor of the next one (None at the end)."""
+    studies.get_study(session, study_id)
+    try:
+        return TrialRepository(session).page(study_id, states, order_by, limit, cursor)
+    except (ValueError, TypeError) as exc:
+        raise Invalid("the cursor is not one this server gave out", field="cursor") from exc
+
+
+def read_log(session: Session, trial_id: int, offset: int, limit_bytes: int) -> tuple[str, int]:
+    """The console output from `offset` up to the first chunk not yet received, and the
+    offset after it."""
+    return TrialRepository(session).read_log(trial_id, offset, limit_bytes)
+
+
+def log_end(session: Session, trial_id: int) -> int:
+    """The byte offset after the trial's last stored chunk of console output: a resumed or
+    retried run continues its log there."""
+    trial = get_trial(session, trial_id)
+    return TrialRepository(session).log_end(trial.id)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
 from app.engine import registry
-from app.engine.base import StudyContext, TrialRecord, TrialState
+from app.engine.base import Direction, StudyContext, TrialRecord, TrialState
+from app.engine.index import HistoryIndex
 from app.engine.memory import MemoryHistory
 from app.engine.space import SearchSpace
 from bench.strategies.functions import PROBLEMS
@@ -50,11 +50,10 @@ def one(args: tuple[str, int]) -> dict[str, Any]:
     history = history_of(size)
     # A study in progress: the latest trial carries what the previous ask stored (gp_theta).
     first = sampler.suggest(history)
-    history.records[-1] = dataclasses.replace(history.records[-1], extra=dict(first.extra))
+    history.update(size - 1, extra=dict(first.extra))
     times, cpu = [], []
     for repeat in range(REPEATS[size]):
         # Successive asks of a study: the trial count moves on (it seeds the draw).
-        history.records[-1] = dataclasses.replace(history.records[-1], number=size - 1)
         start, start_cpu = time.perf_counter(), time.process_time()
         sampler.suggest(_Counted(history, size + repeat))
         times.append((time.perf_counter() - start) * 1000)
@@ -80,6 +79,9 @@ class _Counted:
 
     def count(self) -> int:
         return self._count
+
+    def index(self, direction: Direction) -> HistoryIndex:
+        return self.history.index(direction)
 
 
 def jobs() -> list[tuple[str, int]]:

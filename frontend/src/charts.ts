@@ -64,11 +64,33 @@ export async function draw(el: HTMLElement, figure: Figure, onTrialClick?: (tria
   }
 }
 
-export async function extend(el: HTMLElement, trace: number, xs: number[], ys: number[]): Promise<void> {
+export async function extend(
+  el: HTMLElement, trace: number, xs: number[], ys: number[], customdata?: number[],
+): Promise<void> {
   if (!xs.length) return;
   const Plotly = await loadPlotly();
-  await Plotly.extendTraces(el, { x: [xs], y: [ys] }, [trace]);
+  const update = customdata ? { x: [xs], y: [ys], customdata: [customdata] } : { x: [xs], y: [ys] };
+  await Plotly.extendTraces(el, update, [trace]);
   el.dataset.extended = String(Date.now());
+}
+
+/** Adds a trace to a drawn figure; resolves to its index. */
+export async function addTrace(el: HTMLElement, trace: Record<string, unknown>): Promise<number> {
+  const Plotly = await loadPlotly();
+  await Plotly.addTraces(el, [trace]);
+  return ((el as PlotElement).data?.length ?? 1) - 1;
+}
+
+export async function restyle(el: HTMLElement, trace: number, update: Record<string, unknown>): Promise<void> {
+  const Plotly = await loadPlotly();
+  await Plotly.restyle(el, update, [trace]);
+}
+
+/** The x values of a drawn trace (as drawn: typed arrays are decoded before drawing). */
+export function traceXs(el: HTMLElement, trace: number): unknown[] {
+  const data = (el as PlotElement).data?.[trace];
+  const xs = data?.["x"];
+  return Array.isArray(xs) ? xs : [];
 }
 
 export function purge(el: HTMLElement): void {

@@ -40,7 +40,7 @@ export function clear(el: Node, ...children: (Child | Child[])[]): void {
   append(el, children);
 }
 
-export function fmt(value: number | null | undefined, digits = 4): string {
+export function fmt(value: number | string | null | undefined, digits = 4): string {
   if (value === null || value === undefined) return "—";
   if (typeof value === "string") return value;
   if (!Number.isFinite(value)) return String(value);

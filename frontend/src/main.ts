@@ -3,7 +3,7 @@ import { getToken, setToken } from "./api/client";
 import { clear, h } from "./dom";
 import { createPage } from "./pages/create";
 import { studiesPage } from "./pages/studies";
-import { studyPage } from "./pages/study";
+import { studyPage } from "./pages/study/index";
 import { trialPage } from "./pages/trial";
 
 export type Dispose = () => void;

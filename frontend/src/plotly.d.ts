@@ -18,6 +18,8 @@ declare module "plotly.js-dist-min" {
       update: { x: unknown[][]; y: unknown[][]; customdata?: unknown[][] },
       indices: number[],
     ): Promise<PlotElement>;
+    addTraces(el: HTMLElement, traces: Record<string, unknown>[]): Promise<PlotElement>;
+    restyle(el: HTMLElement, update: Record<string, unknown>, indices: number[]): Promise<PlotElement>;
     purge(el: HTMLElement): void;
     Plots: { resize(el: HTMLElement): void };
   }

@@ -92,6 +92,35 @@ def test_json_and_yaml_modes_round_trip(page: Any) -> None:
     assert "yaml study" in page.inner_text("#study-name")
 
 
+def _plot_requests(page: Any) -> list[str]:
+    """Every figure request the page has made so far, in order (`kind?query`)."""
+    return page.evaluate(
+        """() => performance.getEntriesByType('resource')
+             .map(e => e.name).filter(n => n.includes('/plots/'))
+             .map(n => n.split('/plots/')[1])"""
+    )
+
+
+def test_study_page_is_made_of_its_panels(page: Any, api: httpx.Client) -> None:
+    study = _study(api, name="panels")
+    done = _ask(api, study["id"])
+    _report(api, done["id"], range(4))
+    api.post(f"/trials/{done['id']}/complete", json={})
+
+    page.goto(f"/studies/{study['id']}")
+    page.wait_for_function("() => document.body.dataset.allCharts")
+    assert "panels" in page.inner_text("#study-header #study-name")
+    assert page.locator("#study-header #stop-study").count() == 1
+    page.wait_for_function("() => document.querySelector('#fig-trials')?.textContent.includes('1')")
+    kinds = page.eval_on_selector_all("#charts .chart", "els => els.map(e => e.dataset.kind)")
+    assert sorted(kinds) == sorted(
+        ["history", "curves", "parallel", "slices", "contour", "importance", "rungs", "timeline"]
+    )
+    assert page.eval_on_selector_all("#charts .chart", "els => els.every(e => e.dataset.painted)")
+    page.locator("#trials-card tbody tr[data-trial]").first.wait_for()
+    assert page.locator("#live-status.on").count() == 1  # the events stream is connected
+
+
 def test_running_study_charts_change_without_reload(page: Any, api: httpx.Client) -> None:
     study = _study(api, name="live study")
     done = _ask(api, study["id"])
@@ -102,28 +131,106 @@ def test_running_study_charts_change_without_reload(page: Any, api: httpx.Client
 
     page.goto(f"/studies/{study['id']}")
     page.wait_for_function("() => document.body.dataset.allCharts")
+    page.wait_for_function("() => document.getElementById('live-status').classList.contains('on')")
     page.evaluate("() => { window.__sameDocument = true; }")
     assert _curve_points(page, running["id"]) == 3
     screenshot(page, "study")
+    loaded = len(_plot_requests(page))
+    assert loaded == 8
 
+    # New points extend the running trial's curve: no figure is fetched again.
     _report(api, running["id"], range(3, 8))
     page.wait_for_function(f"() => ({LIVE_POINTS})({running['id']}) === 8", timeout=15_000)
-    # A finished trial redraws the other charts and the key figures.
+    assert len(_plot_requests(page)) == loaded
+
+    # A trial that starts reporting gets a trace of its own, still without a refetch.
+    newcomer = _ask(api, study["id"])
+    _report(api, newcomer["id"], range(2))
+    page.wait_for_function(
+        """n => [...document.getElementById('chart-curves').data].some(
+             t => t.name === n && t.x.length === 2)""",
+        arg=f"#{newcomer['number']} running",
+        timeout=15_000,
+    )
+    assert not any(r.startswith(("curves", "history")) for r in _plot_requests(page)[loaded:])
+
+    # A finished trial (not a new best) joins the history in place; only the figures its
+    # new state changes are fetched again, the history and the curves are not.
+    history_points = page.evaluate(
+        "() => document.getElementById('chart-history').data[0].x.length"
+    )
     api.post(f"/trials/{running['id']}/complete", json={})
     page.wait_for_function(
         "() => document.querySelector('#fig-states')?.textContent.includes('2 completed')",
         timeout=15_000,
     )
+    page.wait_for_function(
+        "n => document.getElementById('chart-history').data[0].x.length === n",
+        arg=history_points + 1,
+        timeout=15_000,
+    )
+    page.wait_for_function(
+        """n => performance.getEntriesByType('resource').map(e => e.name)
+             .filter(name => name.includes('/plots/')).slice(n)
+             .some(name => name.includes('/plots/parallel'))""",
+        arg=loaded,
+        timeout=15_000,
+    )
+    refetched = {r.split("?")[0] for r in _plot_requests(page)[loaded:]}
+    assert "parallel" in refetched and refetched.isdisjoint({"history", "curves"}), refetched
     assert page.evaluate("() => window.__sameDocument") is True
 
     # Server-side sort, filter and pages in the trials table.
     page.select_option("#order-by", "-number")
     page.wait_for_function(
-        "() => document.querySelector('#trials tbody tr')?.textContent.startsWith('#1')"
+        "() => document.querySelector('#trials tbody tr')?.textContent.startsWith('#2')"
     )
-    page.check('input[data-state="running"]')
+    page.check('input[data-state="stopped"]')
     page.wait_for_function(
         "() => document.querySelector('#trials tbody')?.textContent.includes('No trials')"
+    )
+
+
+def test_trials_table_pages_on_the_server(page: Any, api: httpx.Client) -> None:
+    study = _study(api, name="many trials", limits={"max_trials": 100})
+    for i in range(25):
+        config = {
+            "lr": 0.001 * (i + 1),
+            "momentum": 0.95,
+            "batch_size": 32,
+            "optimizer": "adam",
+            "epochs": 27,
+        }
+        response = api.post(
+            f"/studies/{study['id']}/trials",
+            json={"params": config, "value": 1.0 / (i + 1), "state": "completed"},
+        )
+        assert response.status_code == 201, response.text
+    page.goto(f"/studies/{study['id']}")
+    page.wait_for_function("() => document.querySelectorAll('#trials tbody tr').length === 20")
+    first = page.eval_on_selector_all(
+        "#trials tbody tr", "rows => rows.map(r => r.cells[0].textContent)"
+    )
+    assert first == [f"#{n}" for n in range(24, 4, -1)]  # by value, the best first
+    assert page.is_disabled("#trials-prev") and not page.is_disabled("#trials-next")
+
+    page.click("#trials-next")
+    page.wait_for_function("() => document.querySelectorAll('#trials tbody tr').length === 5")
+    second = page.eval_on_selector_all(
+        "#trials tbody tr", "rows => rows.map(r => r.cells[0].textContent)"
+    )
+    assert second == [f"#{n}" for n in range(4, -1, -1)]
+    assert page.is_disabled("#trials-next") and "page 2" in page.inner_text("#trials-page")
+    # Every request for the table asked for one page, never the whole study.
+    lists = page.evaluate(
+        r"""() => performance.getEntriesByType('resource').map(e => e.name)
+             .filter(n => /\/studies\/\d+\/trials\?/.test(n))"""
+    )
+    assert lists and all("limit=20" in url for url in lists), lists
+
+    page.click("#trials-prev")
+    page.wait_for_function(
+        "() => document.querySelector('#trials tbody tr')?.cells[0].textContent === '#24'"
     )
 
 

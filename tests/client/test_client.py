@@ -3,11 +3,11 @@ from __future__ import annotations
 import io
 import math
 
-import httpx
 import pandas as pd
 import pytest
 
-from tunelab.client import Client, TunelabError, progress_line
+from tests.transport.scripted import Reply, closed_port, scripted_server
+from tunelab.client import Client, Study, TunelabError, Unreachable, progress_line
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-5, "high": 1e-3, "scale": "log", "role": "learning_rate"},
@@ -119,61 +119,32 @@ def test_round_trip_against_a_real_server(server_url, tmp_path, monkeypatch):
         assert error.value.status_code == 404
 
 
+def _point(point_id: int, step: int, value: object) -> dict[str, object]:
+    created = f"2026-01-01T00:00:0{point_id}Z"
+    return {"id": point_id, "name": "loss", "step": step, "value": value, "created_at": created}
+
+
 def test_token_from_the_environment_and_paginated_curves(monkeypatch):
     monkeypatch.setenv("TUNELAB_TOKEN", "tl_secret")
-    seen = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        path = request.url.path
-        if path == "/api/v1/studies/1":
-            return httpx.Response(200, json={"id": 1, "name": "s", "state": "running"})
-        if path == "/api/v1/studies/1/trials":
-            return httpx.Response(
-                200,
-                json={
-                    "items": [
-                        {"id": 7, "study_id": 1, "number": 0, "state": "running", "params": {}}
-                    ],
-                    "next_cursor": None,
-                },
-            )
-        if path == "/api/v1/trials/7/metrics":
-            since = int(request.url.params["since"])
-            items = {
-                0: [
-                    {
-                        "id": 1,
-                        "name": "loss",
-                        "step": 0,
-                        "value": "NaN",
-                        "created_at": "2026-01-01T00:00:00Z",
-                    }
-                ],
-                1: [
-                    {
-                        "id": 2,
-                        "name": "loss",
-                        "step": 1,
-                        "value": 0.5,
-                        "created_at": "2026-01-01T00:00:01Z",
-                    }
-                ],
-                2: [],
-            }[since]
-            return httpx.Response(
-                200, json={"items": items, "cursor": items[-1]["id"] if items else since}
-            )
-        return httpx.Response(404, json={"detail": "nope", "field": "x"})
-
-    client = Client("http://tunelab.test", transport=httpx.MockTransport(handler))
-    study = client.study(1)
-    curves = study.curves()
-    assert curves["step"].tolist() == [0, 1] and math.isnan(curves["value"][0])
-    assert all(r.headers["authorization"] == "Bearer tl_secret" for r in seen)
-    with pytest.raises(TunelabError) as error:
-        client.request("GET", "/elsewhere")
-    assert error.value.field == "x"
+    trial = {"id": 7, "study_id": 1, "number": 0, "state": "running", "params": {}}
+    replies = [
+        Reply(200, {"id": 1, "name": "s", "state": "running"}),
+        Reply(200, {"items": [trial], "next_cursor": None}),
+        Reply(200, {"items": [_point(1, 0, "NaN")], "cursor": 1}),
+        Reply(200, {"items": [_point(2, 1, 0.5)], "cursor": 2}),
+        Reply(200, {"items": [], "cursor": 2}),
+        Reply(404, {"detail": "nope", "field": "x"}),
+    ]
+    with scripted_server(*replies) as server, Client(server.url) as client:
+        study = client.study(1)
+        curves = study.curves()
+        assert curves["step"].tolist() == [0, 1] and math.isnan(curves["value"][0])
+        with pytest.raises(TunelabError) as error:
+            client.request("GET", "/elsewhere")
+        assert error.value.field == "x"
+    assert [r.path.split("?")[0] for r in server.received[2:5]] == ["/api/v1/trials/7/metrics"] * 3
+    assert "since=1" in server.received[3].path
+    assert all(r.headers["authorization"] == "Bearer tl_secret" for r in server.received)
 
 
 def test_progress_line():
@@ -190,49 +161,35 @@ def test_progress_line():
 
 
 def test_ask_waits_while_every_slot_is_taken():
-    answers = [
-        httpx.Response(
-            409,
-            json={"detail": "busy", "field": "limits.max_parallel_trials"},
-            headers={"Retry-After": "0"},
-        ),
-        httpx.Response(
-            201, json={"id": 3, "study_id": 1, "number": 0, "state": "running", "params": {"x": 1}}
-        ),
-    ]
-    client = Client(
-        "http://tunelab.test", transport=httpx.MockTransport(lambda request: answers.pop(0))
-    )
-    from tunelab.client import Study
-
-    study = Study(client, {"id": 1, "name": "s", "state": "running"})
-    assert study.ask(wait_s=5).params == {"x": 1}
-    answers.append(
-        httpx.Response(409, json={"detail": "busy", "field": "x"}, headers={"Retry-After": "2"})
-    )
-    with pytest.raises(TunelabError) as error:
-        study.ask()
-    assert error.value.retry_after == 2.0
+    trial = {"id": 3, "study_id": 1, "number": 0, "state": "running", "params": {"x": 1}}
+    busy = {"detail": "busy", "field": "limits.max_parallel_trials"}
+    with (
+        scripted_server(Reply(409, busy, {"Retry-After": "0"}), Reply(201, trial)) as server,
+        Client(server.url) as client,
+    ):
+        study = Study(client, {"id": 1, "name": "s", "state": "running"})
+        assert study.ask(wait_s=5).params == {"x": 1}
+        server.replies.append(Reply(409, busy, {"Retry-After": "2"}))
+        with pytest.raises(TunelabError) as error:
+            study.ask()
+        assert error.value.retry_after == 2.0 and error.value.status_code == 409
 
 
-def test_a_busy_database_is_asked_again(monkeypatch):
-    monkeypatch.setattr("tunelab.client.time.sleep", lambda s: None)
-    answers = [
-        httpx.Response(
-            503, json={"detail": "busy", "field": "database"}, headers={"Retry-After": "1"}
-        ),
-        httpx.Response(200, json={"id": 1, "name": "s", "state": "running"}),
-    ]
-    client = Client(
-        "http://tunelab.test", transport=httpx.MockTransport(lambda request: answers.pop(0))
-    )
-    assert client.study(1).name == "s"
-    client.retries_503 = 0
-    answers.append(
-        httpx.Response(
-            503, json={"detail": "busy", "field": "database"}, headers={"Retry-After": "1"}
-        )
-    )
-    with pytest.raises(TunelabError) as error:
-        client.study(1)
-    assert error.value.status_code == 503
+def test_a_busy_database_is_asked_again():
+    busy = Reply(503, {"detail": "busy", "field": "database"}, {"Retry-After": "0"})
+    study = Reply(200, {"id": 1, "name": "s", "state": "running"})
+    with scripted_server(busy, study) as server:
+        with Client(server.url) as client:
+            assert client.study(1).name == "s"
+        server.replies.append(busy)
+        with Client(server.url, retry_for_s=0) as client, pytest.raises(TunelabError) as error:
+            client.study(1)
+    assert error.value.status_code == 503 and error.value.field == "database"
+    assert len(server.received) == 3
+
+
+def test_an_unreachable_server_is_one_error_naming_it():
+    url = f"http://127.0.0.1:{closed_port()}"
+    with Client(url, retry_for_s=0.3) as client, pytest.raises(Unreachable) as error:
+        client.studies()
+    assert error.value.detail.startswith(f"cannot reach {url}: ")

@@ -56,6 +56,7 @@ def build(
     options: dict[str, Any],
     early: dict[str, Any] | None,
     seed: int = 3,
+    aggregate: str = "last",
 ) -> MemoryStudy:
     multi = scheduler in registry.MULTI_FIDELITY
     # Contract tests run in seconds: the model-based samplers start after 5 results.
@@ -71,7 +72,7 @@ def build(
         fidelity=FIDELITY if multi or early else None,
         max_trials=40,
     )
-    return MemoryStudy(registry.build(strategy, early, context), context)
+    return MemoryStudy(registry.build(strategy, early, context), context, aggregate=aggregate)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 
 from app.engine import registry
 from app.engine.base import Action, TrialState
+from app.engine.lifecycle import aggregate_value
 from app.engine.memory import MemoryStudy
 from app.engine.schedulers.hyperband import rung_values
 from tests.engine.sim import FIDELITY, SAMPLER_NAMES, SCHEDULERS, SPACE, build, simulate
@@ -33,6 +34,15 @@ def test_contract(sampler, scheduler, options, early):
     if sampler == "grid":
         configs = [tuple(sorted(r.params.items())) for r in records]
         assert len(configs) == len(set(configs))
+
+    # The budget granted is counted once: what the trials hold, never beyond the fidelity's max.
+    assert study.budget_used == pytest.approx(sum(r.budget or 0.0 for r in records))
+    for record in records:
+        assert record.budget is None or record.budget <= FIDELITY.max
+    # A trial a scheduler ended holds the value of its curve.
+    for record in records:
+        if record.state in (TrialState.STOPPED, TrialState.PAUSED):
+            assert record.value == aggregate_value(record.intermediate, "last", "minimize")
 
     # Nothing left hanging: every trial ended, or is paused and cannot be promoted.
     for record in records:
@@ -126,3 +136,37 @@ def test_decisions_are_explained():
     run = simulate(build("random", "asha", {"mode": "stop"}, None), max_trials=20)
     actions = {entry[3] for entry in run.log if entry[0] == "report"}
     assert Action.STOP.value in actions
+
+
+@pytest.mark.parametrize(("aggregate", "expected"), [("last", 0.9), ("best", 0.1)])
+def test_a_stopped_trials_value_follows_the_objectives_aggregate(aggregate, expected):
+    study = build("random", "asha", {"mode": "stop"}, None, aggregate=aggregate)
+    kept, _ = study.ask()
+    study.report(kept.id, {1.0: 0.5})
+    stopped, _ = study.ask()
+    # Its best point comes before the rung; the rung's value is what ASHA ranks.
+    decision = study.report(stopped.id, {0.5: 0.1, 1.0: 0.9})
+    assert decision.action == Action.STOP
+    record = study.history.get(stopped.id)
+    assert record.state == TrialState.STOPPED and record.value == expected
+
+
+def test_a_resumed_budget_is_clamped_and_counted_once():
+    study = build("random", "asha", {"mode": "pause"}, None)
+    record, _ = study.ask()
+    assert record.budget == FIDELITY.min and study.budget_used == FIDELITY.min
+    assert study.report(record.id, {1.0: 0.5}).action == Action.PAUSE
+    resumed, is_resume = study.ask(can_create=False)
+    assert is_resume and resumed.id == record.id and resumed.budget == 3.0
+    assert study.budget_used == 3.0  # 1 granted first, then the 2 added
+
+
+def test_failed_trials_are_retried_then_fail():
+    study = build("random", "none", {}, None)
+    study.max_retries = 1
+    record, _ = study.ask()
+    assert study.fail(record.id, "OOM").state == TrialState.QUEUED
+    assert study.budget_used == 0.0  # given back, granted again on restart
+    again, resumed = study.ask()
+    assert again.id == record.id and again.state == TrialState.RUNNING and not resumed
+    assert study.fail(record.id, "OOM").state == TrialState.FAILED

@@ -258,3 +258,54 @@ def test_invalid_follow_ups_answer_422(client):
         json={"more_trials": 2, "space": {"lr": {"type": "float", "low": "x"}}},
     )
     assert bad.status_code == 422 and bad.json()["field"].startswith("space")
+
+
+def test_extend_past_the_largest_study_is_422_naming_more_trials(client):
+    parent = small_study(client, [0.3, 0.2])
+    response = client.post(
+        f"/api/v1/studies/{parent['id']}/extend",
+        json={"more_trials": 999999, "name": "0", "space": None},
+    )
+    assert response.status_code == 422 and response.json()["field"] == "more_trials"
+    assert "1000001" in response.json()["detail"]
+    assert client.get(f"/api/v1/studies/{parent['id']}").json()["limits"]["max_trials"] == 2
+
+
+def test_follow_ups_of_a_study_stored_by_an_older_version(client, database):
+    from app.studies.models import Study
+
+    fidelity = {"param": "data_fraction", "min": 0.01, "max": 1.0}
+    space = {k: v for k, v in SPACE.items() if k != "data_fraction"}
+    parent = small_study(
+        client,
+        [0.3, 0.2, 0.4],
+        space=space,
+        fidelity=fidelity,
+        strategy={"name": "asha", "sampler": "random", "seed": 3},
+    )
+    # Keys an older version stored unchecked must not make the follow-up's body invalid.
+    with database.session() as session:
+        row = session.get(Study, parent["id"])
+        assert row is not None
+        row.strategy = {"name": "asha", "seed": 3, "sed": 1}
+        row.limits = {**row.limits, "old_limit": 1}
+        row.fidelity = {**row.fidelity, "old_key": 2}
+    promoted = client.post(
+        f"/api/v1/studies/{parent['id']}/promote",
+        json={"to": {"nodes": 4, "gpus_per_node": 8}, "overrides": {"data_fraction": 1.0}},
+    )
+    assert promoted.status_code == 201, promoted.text
+    # Its fidelity set outright, the asha study's child runs asha's sampler alone.
+    assert promoted.json()["study"]["strategy"] == {"name": "random", "seed": 3}
+    assert promoted.json()["study"]["fidelity"] is None
+    extended = client.post(
+        f"/api/v1/studies/{parent['id']}/extend", json={"more_trials": 2, "space": space}
+    )
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["study"]["strategy"]["name"] == "asha"
+    more = client.post(f"/api/v1/studies/{parent['id']}/extend", json={"more_trials": 1})
+    assert more.status_code == 200 and more.json()["study"]["limits"]["max_trials"] == 4
+    # The extended study runs on the stored settings, old keys and all.
+    trial = client.post(f"/api/v1/studies/{parent['id']}/trials")
+    assert trial.status_code == 201, trial.text
+    assert trial.json()["budget"] is not None

@@ -81,3 +81,42 @@ def test_endpoint_caches_by_finished_trials(client):
     assert third["n_trials"] == 31 and not third["cached"]
     assert client.get(url, params={"method": "permutation"}).json()["method"] == "permutation"
     assert client.get("/api/v1/studies/999999/importance").status_code == 404
+
+
+def test_the_chart_shows_the_numbers_of_the_endpoint(client):
+    clear_cache()
+    study = client.post(
+        "/api/v1/studies",
+        json={
+            "name": "imp chart",
+            "objective": {"metric": "loss", "direction": "minimize"},
+            "space": SPACE,
+            "limits": {"max_trials": 50},
+        },
+    ).json()
+    for config in configs(25, seed=3):
+        client.post(
+            f"/api/v1/studies/{study['id']}/trials",
+            json={"params": config, "value": objective(config), "state": "completed"},
+        )
+    # The chart first: it fits and caches; then the endpoint answers from that cache.
+    chart = client.get(f"/api/v1/studies/{study['id']}/plots/importance").json()
+    endpoint = client.get(f"/api/v1/studies/{study['id']}/importance").json()
+    assert endpoint["cached"] is True
+    bars = chart["data"][0]
+    shown = dict(zip(bars["y"], bars["x"], strict=True))
+    assert shown == {p["param"]: p["importance"] for p in endpoint["params"]}
+    assert "fANOVA" in chart["layout"]["xaxis"]["title"]["text"]
+    # Fitted afresh (no cache), the two paths still agree: one implementation.
+    clear_cache()
+    again = client.get(f"/api/v1/studies/{study['id']}/importance").json()
+    assert again["cached"] is False
+    assert {p["param"]: p["importance"] for p in again["params"]} == shown
+
+
+def test_large_studies_are_fitted_on_a_bounded_sample(monkeypatch):
+    monkeypatch.setattr("app.importance.compute.MAX_ROWS", 20)
+    found = configs(60)
+    result = compute(SearchSpace.from_dict(SPACE), found, [objective(c) for c in found])
+    assert result.n_trials == 60 and "sample of 20" in result.note
+    assert list(result.params)[0] == "lr"

@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from app.plots import builders
-from app.plots.importance import importances
+from app.plots.builders.common import SVG_POINTS
+from app.plots.builders.parameters import PARALLEL_BANDS, PARALLEL_TRIALS
+from app.plots.builders.scheduling import TIMELINE_RESOLUTION
 from app.plots.repository import Series, TrialRow
 
 SPACE = {
@@ -93,7 +95,7 @@ def test_big_studies_draw_the_best_trials_and_a_sample() -> None:
     trials = _trials(5000)
     fig = builders.parallel(trials, SPACE, "loss", "minimize", brush=True)
     kept = len(fig.data[0].dimensions[-1]["values"])
-    assert kept <= builders.PARALLEL_TRIALS and "the best 1000" in fig.layout.title.text
+    assert kept <= PARALLEL_TRIALS and "the best 1000" in fig.layout.title.text
     best = min(t.value for t in trials if t.state in ("completed", "stopped"))
     assert fig.data[0].dimensions[-1]["values"].min() == np.float32(best)
 
@@ -103,10 +105,10 @@ def test_parallel_lines_are_a_few_svg_paths_with_the_best_trial_on_top() -> None
     fig = builders.parallel(trials, SPACE, "loss", "minimize")
     bands = [t for t in fig.data if t.mode == "lines"]
     assert {t.type for t in fig.data} == {"scatter"}
-    assert len(bands) <= builders.PARALLEL_BANDS
+    assert len(bands) <= PARALLEL_BANDS
     # One polyline per kept trial: a point on each axis (lr, depth, opt, loss), then a gap.
     points = sum(len(t.y) for t in bands)
-    assert points == builders.PARALLEL_TRIALS * (4 + 1)
+    assert points == PARALLEL_TRIALS * (4 + 1)
     ys = np.concatenate([t.y for t in bands])
     assert np.nanmin(ys) >= 0 and np.nanmax(ys) <= 1
     best = min((t for t in trials if t.state in ("completed", "stopped")), key=lambda t: t.value)
@@ -117,19 +119,40 @@ def test_parallel_lines_are_a_few_svg_paths_with_the_best_trial_on_top() -> None
     assert {"loss", "log10(lr)"} <= labels
 
 
-def test_importance_finds_the_parameter_that_matters() -> None:
-    scores = importances(_trials(60), SPACE)
-    assert set(scores) == {"lr", "depth", "opt"}
-    assert max(scores, key=scores.__getitem__) == "lr"
-    assert abs(sum(scores.values()) - 1) < 1e-9
-    assert importances(_trials(3), SPACE) == {}
+def test_importance_bars_put_the_largest_on_top_and_say_why_there_are_none() -> None:
+    fig = builders.importance({"lr": 0.7, "depth": 0.2, "opt": 0.1}, "fANOVA")
+    assert list(fig.data[0].y) == ["opt", "depth", "lr"]
+    empty = builders.importance({}, "fANOVA", "needs at least 5 completed trials")
+    assert "needs at least 5" in empty.layout.annotations[0].text
 
 
 def test_small_figures_are_svg_and_huge_ones_webgl() -> None:
     assert {t.type for t in builders.history(_trials(), "minimize", "loss").data} == {"scatter"}
-    many = _trials(builders.SVG_POINTS + 10)
-    types = [t.type for t in builders.history(many, "minimize", "loss").data]
-    assert types == ["scattergl", "scattergl", "scatter"]  # markers WebGL, the line SVG
+    steps = [float(s) for s in range(SVG_POINTS)]
+    series = {"loss": Series(steps, steps), "acc": Series(steps, steps)}
+    assert {t.type for t in builders.trial_curves(series, 0).data} == {"scattergl"}
+
+
+def test_huge_histories_mark_the_best_trials_and_a_sample_and_stay_svg() -> None:
+    many = _trials(3 * SVG_POINTS)
+    fig = builders.history(many, "minimize", "loss")
+    assert {t.type for t in fig.data} == {"scatter"}
+    markers = sum(len(t.x) for t in fig.data if t.mode == "markers")
+    assert markers <= SVG_POINTS // 2 and "and a sample" in fig.layout.title.text
+    # The staircase still follows every trial: it ends at the study's best and last trial.
+    best = next(t for t in fig.data if t.name == "best so far")
+    assert best.y[-1] == np.float32(min(t.value or 0.0 for t in many))
+    assert best.x[-1] == many[-1].number
+
+
+def test_history_tells_the_page_where_a_new_trial_goes() -> None:
+    trials = _trials(40)
+    fig = builders.history(trials, "minimize", "loss")
+    meta = fig.layout.meta
+    assert fig.data[meta["traces"]["completed"]].name == "completed"
+    assert fig.data[meta["traces"]["stopped"]].name == "stopped"
+    assert fig.data[meta["best_trace"]].name == "best so far"
+    assert meta["best"] == min(t.value or 0.0 for t in trials) and meta["direction"] == "minimize"
 
 
 def test_best_so_far_is_a_staircase_of_improvements_to_the_last_trial() -> None:
@@ -178,3 +201,25 @@ def test_timeline_merges_overlapping_runs_of_one_worker_only() -> None:
     ms = T0.timestamp() * 1000
     assert xs[:2] == [ms, ms + 20_000] and list(trace.customdata[:2]) == [1, 1]
     assert "1 more" in trace.text[0] and trace.text[3] == ""
+
+
+def test_timeline_closes_gaps_narrower_than_a_pixel_of_the_whole_range() -> None:
+    def trial(i: int, start: float, end: float) -> TrialRow:
+        return TrialRow(
+            **{
+                **_trials(1)[0].__dict__,
+                "id": i,
+                "number": i,
+                "state": "completed",
+                "worker": "a",
+                "started_at": T0 + timedelta(seconds=start),
+                "finished_at": T0 + timedelta(seconds=end),
+            }
+        )
+
+    span = 100_000.0
+    gap = span * TIMELINE_RESOLUTION
+    trials = [trial(1, 0, 10), trial(2, 10 + gap / 2, 20), trial(3, 20 + gap * 3, span)]
+    (trace,) = builders.timeline(trials).data
+    xs = [x for x in trace.x if np.isfinite(x)]
+    assert len(xs) == 4  # 1 and 2 joined; 3 stays apart

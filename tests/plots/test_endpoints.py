@@ -76,7 +76,7 @@ def test_long_curves_are_decimated_but_keep_their_last_point(client: TestClient)
 def test_curves_of_many_trials_load_only_the_drawn_ones(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.plots.builders.CURVE_TRIALS", 2)
+    monkeypatch.setattr("app.plots.builders.learning_curves.CURVE_TRIALS", 2)
     study_id, ids = _study_with_trials(client, n=6)
     figure = client.get(f"/api/v1/studies/{study_id}/plots/curves").json()
     assert "(2 of 5 finished" in figure["layout"]["title"]["text"]
@@ -139,3 +139,32 @@ def test_report_is_one_self_contained_html_file(client: TestClient, settings, tm
     for kind in KINDS:
         start = text.index(f'id="fig-{kind}">') + len(f'id="fig-{kind}">')
         json.loads(text[start : text.index("</script>", start)])
+
+
+def test_rows_are_brought_up_to_date_from_the_history_version(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.plots import rows
+    from app.plots.repository import PlotRepository
+
+    study_id, ids = _study_with_trials(client)
+    reads: list[tuple[bool, int, int]] = []
+    original = PlotRepository.trials
+
+    def spy(self: PlotRepository, study: int, full: bool = True, since_version: int = 0) -> Any:
+        found = original(self, study, full, since_version)
+        reads.append((full, since_version, len(found)))
+        return found
+
+    monkeypatch.setattr(PlotRepository, "trials", spy)
+    rows.clear()
+    summary = f"/api/v1/studies/{study_id}/summary"
+    client.get(summary)
+    client.get(f"/api/v1/studies/{study_id}/plots/parallel")
+    assert reads == [(True, 0, 6)]  # one load for both
+    client.post(f"/api/v1/trials/{ids[-1]}/complete", json={})
+    assert client.get(summary).json()["trial_counts"] == {"completed": 6}
+    assert len(reads) == 2 and reads[1][1] > 0 and reads[1][2] == 1  # only the changed trial
+    # The history reads light rows, or the full ones when they are current.
+    client.get(f"/api/v1/studies/{study_id}/plots/history")
+    assert len(reads) == 2

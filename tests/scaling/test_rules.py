@@ -8,7 +8,8 @@ import math
 import pytest
 
 from app.engine.errors import ConfigError
-from app.scaling.rules import RoleAssignment, World, assign_roles, scale_config
+from app.scaling.roles import RoleAssignment, assign_roles
+from app.scaling.rules import World, scale_config
 from app.scaling.space import scaled_space
 
 TWO_NODES = World(2, 8)
@@ -175,3 +176,61 @@ def test_bad_numbers_are_config_errors_not_crashes():
     ):
         with pytest.raises(ConfigError):
             scale_config(config, ROLES, TWO_NODES, World(1000, 1000), "linear")
+
+
+# One role at a time: each step of scale_config on a config that has only that role.
+
+
+def _alone(role: str, name: str) -> RoleAssignment:
+    return assign_roles({name: role}, [name])
+
+
+def test_per_device_batch_alone_is_kept_or_set_and_sets_the_factor():
+    roles = _alone("per_device_batch_size", "bs")
+    kept = scale_config({"bs": 16}, roles, World(1, 8), World(2, 8), "linear")
+    assert kept.params == {"bs": 16} and kept.batch_factor == 2 and kept.changes == []
+    assert [s.what for s in kept.steps] == [
+        "world size",
+        "per-device batch",
+        "global batch factor",
+        "global batch",
+    ]
+    assert kept.steps[-1].value == 16 * 16
+    set_ = scale_config({"bs": 16}, roles, World(1, 8), World(2, 8), "linear", 8)
+    assert set_.params == {"bs": 8} and set_.batch_factor == 1
+    assert [(c.param, c.before, c.after) for c in set_.changes] == [("bs", 16, 8)]
+
+
+def test_global_batch_alone_grows_by_r_and_says_when_it_rounds():
+    roles = _alone("global_batch_size", "gbs")
+    result = scale_config({"gbs": 3}, roles, World(1, 2), World(1, 3), "linear")
+    assert result.batch_factor == 1.5
+    assert result.params == {"gbs": 4}  # 4.5 rounds to even
+    assert "gbs rounded to 4" in result.notes
+    assert not any("no batch parameter" in n for n in result.notes)
+    as_float = scale_config({"gbs": 3.0}, roles, World(1, 2), World(1, 3), "linear")
+    assert as_float.params == {"gbs": 4.5}
+
+
+def test_learning_rate_alone_follows_the_rule():
+    roles = _alone("learning_rate", "lr")
+    expected = {"linear": 0.4, "sqrt": 0.2, "none": 0.1}
+    for rule, lr in expected.items():
+        result = scale_config({"lr": 0.1}, roles, World(1, 1), World(1, 4), rule)  # type: ignore[arg-type]
+        assert result.params["lr"] == pytest.approx(lr)
+        assert result.steps[-1].what == "learning rate" and result.steps[-1].param == "lr"
+    # Without a batch role the per-device batch is taken as unchanged: r is the world factor.
+    assert any("no batch parameter" in n for n in result.notes)
+
+
+def test_warmup_alone_is_kept_in_samples_or_in_steps():
+    roles = _alone("warmup_steps", "warmup")
+    samples = scale_config({"warmup": 90}, roles, World(1, 1), World(1, 4), "sqrt")
+    assert samples.params == {"warmup": 22} and samples.warmup_factor == 0.25  # 22.5 -> 22
+    steps = scale_config(
+        {"warmup": 90}, roles, World(1, 1), World(1, 4), "sqrt", None, "same_steps"
+    )
+    assert steps.params == {"warmup": 90} and steps.changes == []
+    none = scale_config({"warmup": 90.0}, roles, World(1, 1), World(1, 4), "none")
+    assert none.params == {"warmup": 90.0} and none.warmup_factor == 1.0
+    assert "no parameter has the role learning_rate" in " ".join(samples.notes)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.transport.scripted import Reply, scripted_server
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Run inside a fresh interpreter: every server dependency refuses to import.
@@ -93,3 +95,13 @@ def test_report_posts_and_returns_the_decision(stub_api):
         {"name": "val_acc", "step": 1.0, "value": 0.5},
         {"name": "loss", "step": 1.0, "value": "NaN"},
     ]
+
+
+def test_without_httpx_a_report_rides_over_a_restarting_api():
+    restarting = Reply(503, {"detail": "the database is unavailable"}, {"Retry-After": "0"})
+    answer = Reply(200, {"decision": "continue", "reason": ""})
+    with scripted_server(restarting, Reply(502), answer) as server:
+        lines = _run({"TUNELAB_TRIAL_ID": "7", "TUNELAB_API_URL": server.url})
+    assert lines == ["continue False ", "[]"]
+    assert [r.path for r in server.received] == ["/api/v1/trials/7/metrics"] * 3
+    assert server.received[-1].json()[1] == {"name": "loss", "step": 1.0, "value": "NaN"}

@@ -105,19 +105,25 @@ def test_median_rule_beside_a_sampler(client):
     trials = [ask(client, study["id"]) for _ in range(3)]
     report(client, trials[0]["id"], [{"name": "loss", "step": s, "value": 1.0 / s} for s in (1, 2)])
     report(client, trials[1]["id"], [{"name": "loss", "step": s, "value": 0.8 / s} for s in (1, 2)])
-    decision = report(
-        client, trials[2]["id"], [{"name": "loss", "step": s, "value": 5.0} for s in (1, 2)]
-    )
+    # Running trials do not count: the rule compares with finished trials' curves.
+    early = report(client, trials[2]["id"], [{"name": "loss", "step": 1, "value": 5.0}])
+    assert early["decision"] == "continue"
+    tell(client, trials[0]["id"])
+    tell(client, trials[1]["id"])
+    decision = report(client, trials[2]["id"], [{"name": "loss", "step": 2, "value": 5.0}])
     assert decision["decision"] == "stop"
     assert decision["reason"].startswith("stopped at step 2: best loss so far 5 is worse than")
+    assert "the median of 2 finished trials' running averages at step 2" in decision["reason"]
 
 
 @pytest.mark.parametrize("name", ["tpe", "gp", "hyperband", "bohb"])
 def test_every_strategy_runs_through_the_api(client, name):
     multi = name in ("hyperband", "bohb")
+    # Only the model-based samplers read n_startup_trials; the others refuse it by name.
+    startup = {} if multi else {"n_startup_trials": 2}
     study = _study(
         client,
-        strategy={"name": name, "seed": 3, "n_startup_trials": 2},
+        strategy={"name": name, "seed": 3, **startup},
         fidelity=FIDELITY if multi else None,
         limits={"max_trials": 4, "max_parallel_trials": 2},
     )

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.worker.conftest import LOSS_REGEX, TINY, pid_alive, thread_server, trial_pid, wait_for
+from tunelab.transport import TunelabError
 from worker.api import ApiClient
 from worker.runner import RunnerConfig, Slot, TrialOutcome, run_next
 
@@ -96,6 +97,25 @@ def test_a_failing_script_fails_its_trial_with_the_tail_of_its_output(server, ap
     assert outcome.state == "failed"
     trial = api.get(f"/trials/{outcome.trial_id}").json()
     assert "exit code 3" in trial["error"] and "boom" in trial["error"]
+
+
+def test_a_retried_trials_output_continues_after_the_first_runs(server, api, tmp_path):
+    study_id = _study(api, "--fail", "true", "--epochs", "1", "--sleep", "0", max_retries=1)
+    first = _run(server, study_id, tmp_path)
+    assert api.get(f"/trials/{first.trial_id}").json()["state"] == "queued"
+    with ApiClient(server) as client:
+        end = client.log_end(first.trial_id)
+        stored = api.get(f"/trials/{first.trial_id}/logs").json()["text"]
+        assert end == len(stored.encode()) > 0
+        second = _run(server, study_id, tmp_path)
+        assert second.trial_id == first.trial_id and second.state == "failed"
+        text = api.get(f"/trials/{first.trial_id}/logs").json()["text"]
+        # The second run's output follows the first's: nothing overwritten, no gap.
+        assert text.startswith(stored) and text.count(" start\n") == 2
+        assert client.log_end(first.trial_id) == len(text.encode())
+        with pytest.raises(TunelabError) as error:
+            client.log_end(10**9)
+        assert error.value.status_code == 404
 
 
 def test_a_missing_command_fails_the_trial(server, api, tmp_path):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.worker.conftest import LOSS_REGEX, TINY, pid_alive
-from worker.api import ApiError
+from tunelab.transport import TunelabError, Unreachable
 from worker.runner import RunnerConfig, Slot, TrialRunner
 
 
@@ -28,28 +27,32 @@ class FakeApi:
 
     def _alive(self) -> None:
         if self.dead:
-            raise httpx.ConnectError("the API is gone")
+            raise Unreachable("http://unused", "the API is gone")
 
-    def report(self, trial_id, points):
+    def retrying_for(self, _retry_for_s):
+        return self
+
+    def report(self, trial_id, points, attempt=None):
         self._alive()
         self.requests.append("report")
         self.batches.append(list(points))
         return {"decision": self.decision, "reason": "told so"}
 
-    def heartbeat(self, trial_id):
+    def heartbeat(self, trial_id, attempt=None):
         self._alive()
         return {"decision": "continue"}
 
-    def append_log(self, trial_id, offset, text):
+    def append_log(self, trial_id, offset, text, attempt=None):
         self._alive()
         self.requests.append("log")
         assert offset == len(self.log.encode())
         self.log += text
 
-    def complete(self, trial_id, *, failed=False, error=None, points=(), log=None):
+    def complete(self, trial_id, *, failed=False, error=None, points=(), log=None, attempt=None):
+        self._alive()
         self.requests.append("complete")
         if self.old_complete and (points or log):
-            raise ApiError(422, "metrics: extra inputs are not permitted")
+            raise TunelabError(422, "metrics: extra inputs are not permitted", "metrics")
         if points:
             self.batches.append(list(points))
         if log is not None:
@@ -57,6 +60,11 @@ class FakeApi:
             self.requests.pop()
         self.completed.append({"failed": failed, "error": error})
         return {"state": "failed" if failed else "completed"}
+
+    def log_end(self, trial_id):
+        self._alive()
+        self.requests.append("log_end")
+        return len(self.log.encode())
 
     def get_trial(self, trial_id):
         return {"state": {"pause": "paused", "stop": "stopped"}.get(self.decision, "running")}
@@ -124,7 +132,10 @@ def test_a_pause_decision_sends_sigterm_and_reports_nothing_more(tmp_path):
 
 def test_a_lost_api_leaves_no_orphan_process(tmp_path):
     api = FakeApi()
-    runner = _runner(api, tmp_path, "--sleep", "0.05", heartbeat_s=0.2, log_flush_s=60)
+    # The run outlives an outage up to its limit (worker/spool.py), then is given up.
+    runner = _runner(
+        api, tmp_path, "--sleep", "0.05", heartbeat_s=0.2, log_flush_s=60, outage_limit_s=0.5
+    )
     started: list[int] = []
     popen = runner._popen
 
@@ -135,7 +146,7 @@ def test_a_lost_api_leaves_no_orphan_process(tmp_path):
         return process
 
     runner._popen = spy  # type: ignore[method-assign]
-    with pytest.raises(httpx.ConnectError):
+    with pytest.raises(Unreachable):
         runner.run()
     assert started and not pid_alive(started[0])
 
@@ -152,3 +163,28 @@ def test_console_bytes_that_are_not_utf8_keep_the_log_whole(tmp_path):
     outcome = runner.run()
     assert outcome.state == "completed"
     assert api.log == "h\u00e9llo \u20ac\n\ufffd\ufffd bad\nepoch 1 loss=0.5\n"
+
+
+def test_a_resumed_trials_output_continues_where_the_api_says_it_ends(tmp_path):
+    api = FakeApi()
+    api.log = "first run \u20ac\n"  # 14 bytes, 12 characters
+    runner = _runner(api, tmp_path, metrics_flush_s=60, log_flush_s=60, heartbeat_s=60)
+    runner.trial.update(budget=2.0, resume=True)
+    outcome = runner.run()
+    assert outcome.state == "completed"
+    assert api.requests[0] == "log_end"
+    # The new run's lines follow the first run's (append_log checks every offset).
+    assert api.log.startswith("first run \u20ac\n") and "pid " in api.log[12:]
+
+
+def test_a_log_end_the_api_refuses_starts_the_output_at_zero(tmp_path):
+    api = FakeApi()
+
+    def refused(trial_id):
+        raise TunelabError(404, "trial 5 not found", "path")
+
+    api.log_end = refused  # type: ignore[method-assign]
+    runner = _runner(api, tmp_path, metrics_flush_s=60, log_flush_s=60, heartbeat_s=60)
+    runner.trial.update(budget=1.0, retries=1)
+    assert runner.run().state == "completed"
+    assert "pid " in api.log  # sent from offset 0 (append_log checks every offset)

@@ -10,6 +10,7 @@ are one-hot inputs. Pending trials are conditioned on with the best value seen
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from scipy.special import log_ndtr
 from threadpoolctl import threadpool_limits
 
 from app.engine.base import History, Sampler, Suggestion, unit_rng_seed
+from app.engine.index import HistoryIndex, rank_key
 from app.engine.samplers import observations
 from app.engine.samplers.observations import Encoding
 from app.engine.space import ParamValue
@@ -26,6 +28,7 @@ from app.engine.space import ParamValue
 DEFAULT_STARTUP_TRIALS = 10
 MAX_FIT_POINTS = 150  # hyperparameters are fitted on at most this many results
 MAX_MODEL_POINTS = 400  # the posterior conditions on at most this many
+POOL_RECENT = 100  # of those, the most recent results (beside the best and a spread)
 _SQRT5 = math.sqrt(5.0)
 _NOISE_FLOOR = 1e-6
 
@@ -153,6 +156,29 @@ def _subset(numbers: list[int], limit: int) -> list[int]:
     return best + rest[: limit - len(best)]
 
 
+def _pool(
+    index: HistoryIndex,
+    ranked: Sequence[tuple[tuple[float, float, float], int, int]],
+    end: int,
+    recent: Sequence[tuple[int, int]],
+) -> list[int]:
+    """Positions (in rank order) of the results the model may use, out of ranked[:end]:
+    all of them up to MAX_MODEL_POINTS; beyond, the best half of that, the POOL_RECENT
+    most recent (`recent`: (number, id) of the group, oldest first), and the rest spread
+    evenly over the remaining ranks, so that the model still sees the whole range."""
+    if end <= MAX_MODEL_POINTS:
+        return list(range(end))
+    best = MAX_MODEL_POINTS // 2
+    chosen = set(range(best))
+    for number, trial_id in recent[-POOL_RECENT:]:
+        key = rank_key(index.records[trial_id], index.direction)
+        if key is not None:
+            chosen.add(bisect_left(ranked, (key, number, trial_id), 0, end))
+    spread = MAX_MODEL_POINTS - len(chosen)
+    chosen.update(best + p for p in observations.subsample(end - best, 0, spread))
+    return sorted(chosen)
+
+
 class GPSampler(Sampler):
     """Options: `n_startup_trials` (10 random configs first)."""
 
@@ -169,19 +195,23 @@ class GPSampler(Sampler):
         space = self.context.space
         rng = np.random.default_rng(unit_rng_seed(self.context.seed, history.count(), salt=29))
         startup = int(self.context.options.get("n_startup_trials", DEFAULT_STARTUP_TRIALS))
-        observed = observations.from_history(history, self.context.direction)
-        if len(observed) < max(startup, 2) or not space.searchable:
+        index = history.index(self.context.direction)
+        ranked = index.ranked()
+        if len(ranked) < max(startup, 2) or not space.searchable:
             return Suggestion(params=space.from_unit(rng.random(len(space.searchable)).tolist()))
 
         encoding = Encoding(space)
         # Results a scheduler ended early are ranked below full ones (observations.py);
         # the GP needs one comparable scale, so it models only the best tier present.
-        top_tier = observed.keys[0][:2]
-        keep = [i for i, key in enumerate(observed.keys) if key[:2] == top_tier]
-        if len(keep) < max(startup, 2):
-            keep = list(range(len(observed)))
-        configs = [observed.params[i] for i in keep]
-        raw = np.array([observed.values[i] for i in keep])
+        top_tier = ranked[0][0][:2]
+        tier_end = bisect_left(ranked, ((top_tier[0], top_tier[1], math.inf),))
+        if tier_end >= max(startup, 2):
+            pool = _pool(index, ranked, tier_end, index.tier_numbers(top_tier))
+        else:
+            pool = _pool(index, ranked, len(ranked), ())
+        observed = observations.from_index(index, [ranked[p] for p in pool], 0, len(ranked))
+        configs = observed.params
+        raw = np.array(observed.values)
         x_all = _encode(encoding, configs)
         # Standardize, and squash outliers: one diverged run must not flatten the model.
         median = float(np.median(raw))
@@ -190,7 +220,7 @@ class GPSampler(Sampler):
         y_all = (y_all - y_all.mean()) / (y_all.std() or 1.0)
 
         start = self._previous_theta(history, x_all.shape[1] + 2)
-        numbers = [observed.numbers[i] for i in keep]
+        numbers = observed.numbers
         fit_rows = _subset(numbers, MAX_FIT_POINTS)
         theta = _GP(x_all[fit_rows], y_all[fit_rows]).fit(start)
 
@@ -211,12 +241,11 @@ class GPSampler(Sampler):
         params = encoding.decode(units.tolist(), indices)
         return Suggestion(params=params, extra={"gp_theta": [round(float(t), 6) for t in theta]})
 
-    @staticmethod
-    def _previous_theta(history: History, size: int) -> np.ndarray | None:
-        for trial in reversed(history.trials()):
-            theta = trial.extra.get("gp_theta")
-            if isinstance(theta, list) and len(theta) == size:
-                return np.array(theta, dtype=float)
+    def _previous_theta(self, history: History, size: int) -> np.ndarray | None:
+        latest = history.index(self.context.direction).latest_with("gp_theta")
+        theta = None if latest is None else latest.extra.get("gp_theta")
+        if isinstance(theta, list) and len(theta) == size:
+            return np.array(theta, dtype=float)
         return None
 
     @staticmethod

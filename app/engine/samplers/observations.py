@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.engine.base import Direction, History, TrialRecord, TrialState, oriented
+from app.engine.base import Direction, History, TrialState
+from app.engine.index import HistoryIndex
+from app.engine.index import rank_key as rank_key
 from app.engine.space import (
     CategoricalParam,
     FloatParam,
@@ -24,60 +26,67 @@ from app.engine.space import (
 )
 
 PENDING_STATES = (TrialState.RUNNING, TrialState.QUEUED)
+# TPE's g(x) (the results outside the best gamma(n)) is a mixture with one kernel per
+# result: at most this many stand for them, evenly spread over their ranks.
+MAX_ABOVE = 200
 
 
 @dataclass(frozen=True)
 class Observations:
-    """Finished configs sorted best first by `keys`, plus configs still being evaluated."""
+    """Finished configs sorted best first by `keys`, plus configs still being evaluated.
+
+    They may be a subsample of the study's results: `n_good`, the size of the best group,
+    is then counted over all `total` results, and the best group is always kept whole."""
 
     params: list[Mapping[str, ParamValue]]
     keys: list[tuple[float, float, float]]  # (tier, -rung, oriented value); smaller is better
     values: list[float]  # oriented values (smaller is better), finite
     numbers: list[int]  # trial numbers: later trials have larger ones
     pending: list[Mapping[str, ParamValue]]
+    n_good: int = 0
+    total: int = 0
 
     def __len__(self) -> int:
         return len(self.params)
 
 
-def rank_key(trial: TrialRecord, direction: Direction) -> tuple[float, float, float] | None:
-    if trial.value is None or not math.isfinite(trial.value):
-        return None
-    if trial.state == TrialState.COMPLETED:
-        tier = 0.0
-    elif trial.state in (TrialState.STOPPED, TrialState.PAUSED):
-        tier = 1.0
-    else:
-        return None
-    return (tier, -float(trial.rung), oriented(trial.value, direction))
+def subsample(size: int, keep_first: int, spread: int) -> list[int]:
+    """Positions: all of the first `keep_first`, then `spread` evenly spaced over the rest
+    (the first and the last among them), or every position when that is no more."""
+    if size <= keep_first + spread:
+        return list(range(size))
+    rest = size - keep_first
+    if spread <= 1:
+        return [*range(keep_first), keep_first][: keep_first + spread]
+    picks = sorted({keep_first + i * (rest - 1) // (spread - 1) for i in range(spread)})
+    return [*range(keep_first), *picks]
 
 
-def from_history(history: History, direction: Direction) -> Observations:
-    ranked: list[tuple[tuple[float, float, float], int, Mapping[str, ParamValue]]] = []
-    pending: list[Mapping[str, ParamValue]] = []
-    for trial in history.trials():
-        if trial.state in PENDING_STATES:
-            pending.append(trial.params)
-            continue
-        key = rank_key(trial, direction)
-        if key is not None:
-            ranked.append((key, trial.number, trial.params))
-    return from_ranked(ranked, pending)
-
-
-def from_ranked(
-    ranked: list[tuple[tuple[float, float, float], int, Mapping[str, ParamValue]]],
-    pending: list[Mapping[str, ParamValue]],
+def from_index(
+    index: HistoryIndex,
+    ranked: Sequence[tuple[tuple[float, float, float], int, int]],
+    n_good: int,
+    total: int,
 ) -> Observations:
-    # The trial number breaks ties so that the order never depends on dict or DB order.
-    ranked.sort(key=lambda item: (item[0], item[1]))
+    """Observations of the trials in `ranked` ((key, number, id), best first), with the
+    index's pending configs."""
+    params = [index.records[trial_id].params for _, _, trial_id in ranked]
     return Observations(
-        params=[p for _, _, p in ranked],
-        keys=[k for k, _, _ in ranked],
-        values=[k[2] for k, _, _ in ranked],
-        numbers=[n for _, n, _ in ranked],
-        pending=pending,
+        params=params,
+        keys=[key for key, _, _ in ranked],
+        values=[key[2] for key, _, _ in ranked],
+        numbers=[number for _, number, _ in ranked],
+        pending=[record.params for record in index.pending()],
+        n_good=n_good,
+        total=total,
     )
+
+
+def from_history(history: History, direction: Direction, n_good: int = 0) -> Observations:
+    """Every ranked result of the history, unsampled."""
+    index = history.index(direction)
+    ranked = index.ranked()
+    return from_index(index, ranked, n_good, len(ranked))
 
 
 def unit_column(param: Param, values: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ this works directly on the history's arrays, and BOHB feeds it rung results.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.special import logsumexp
@@ -105,16 +105,19 @@ def tpe_suggest(
     observed: Observations,
     rng: np.random.Generator,
     candidates: int = DEFAULT_CANDIDATES,
-    avoid: Iterable[Mapping[str, ParamValue]] = (),
+    seen: Callable[[Mapping[str, ParamValue]], bool] = lambda config: False,
 ) -> dict[str, ParamValue]:
     """The candidate with the best l(x)/g(x) ratio. Pending configs join the bad group
     (the constant liar): parallel asks then move away from points already being run.
 
-    A candidate equal to a config in `avoid` (already run) is passed over for the next
-    best: on int and categorical spaces the density ratio keeps peaking on configs whose
-    result is known, and re-running them learns nothing."""
+    The good group is the first `observed.n_good` (else gamma of their number); the rest
+    may be a rank-stratified subsample of the bad results, which keeps g(x)'s shape.
+
+    A candidate `seen` (already run) is passed over for the next best: on int and
+    categorical spaces the density ratio keeps peaking on configs whose result is known,
+    and re-running them learns nothing."""
     encoding = Encoding(space)
-    n_good = gamma(len(observed))
+    n_good = observed.n_good or gamma(len(observed))
     good = observed.params[:n_good]
     bad: list[Mapping[str, ParamValue]] = [*observed.params[n_good:], *observed.pending]
     sizes = [len(p.choices) for p in encoding.categorical]
@@ -123,14 +126,14 @@ def tpe_suggest(
     above = _Parzen(*encoding.encode(bad), sizes, min_bw)
     units, indices = below.sample(rng, candidates)
     score = below.log_pdf(units, indices) - above.log_pdf(units, indices)
-    names = space.names
     # With a continuous parameter an exact repeat has probability zero: skip the check.
     discrete = all(not isinstance(p, FloatParam) or p.step is not None for p in space.params)
-    seen = {tuple(c.get(n) for n in names) for c in avoid} if discrete else set()
+    if not discrete:
+        seen = _never
     first: dict[str, ParamValue] | None = None
     for position in np.argsort(-score, kind="stable"):
         config = encoding.decode(units[position].tolist(), indices[position].tolist())
-        if tuple(config[n] for n in names) not in seen:
+        if not seen(config):
             return config
         first = first or config
     # Every candidate was run before: a fresh config from l(x), or else from anywhere.
@@ -141,10 +144,14 @@ def tpe_suggest(
             config = encoding.decode(u[0].tolist(), i[0].tolist())
         else:
             config = space.from_unit(rng.random(len(space.searchable)).tolist())
-        if tuple(config[n] for n in names) not in seen:
+        if not seen(config):
             return config
     assert first is not None
     return first
+
+
+def _never(config: Mapping[str, ParamValue]) -> bool:
+    return False
 
 
 class TPESampler(Sampler):
@@ -156,9 +163,16 @@ class TPESampler(Sampler):
         space = self.context.space
         rng = np.random.default_rng(unit_rng_seed(self.context.seed, history.count(), salt=17))
         startup = int(self.context.options.get("n_startup_trials", DEFAULT_STARTUP_TRIALS))
-        observed = observations.from_history(history, self.context.direction)
-        if len(observed) < max(startup, 1) or not space.searchable:
+        index = history.index(self.context.direction)
+        ranked = index.ranked()
+        if len(ranked) < max(startup, 1) or not space.searchable:
             return Suggestion(params=space.from_unit(rng.random(len(space.searchable)).tolist()))
+        n_good = gamma(len(ranked))
+        positions = observations.subsample(len(ranked), n_good, observations.MAX_ABOVE)
+        observed = observations.from_index(
+            index, [ranked[p] for p in positions], n_good, len(ranked)
+        )
         candidates = int(self.context.options.get("n_ei_candidates", DEFAULT_CANDIDATES))
-        seen = [t.params for t in history.trials()]
-        return Suggestion(params=tpe_suggest(space, observed, rng, candidates, avoid=seen))
+        return Suggestion(
+            params=tpe_suggest(space, observed, rng, candidates, seen=index.has_config)
+        )

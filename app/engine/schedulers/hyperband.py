@@ -3,7 +3,9 @@
 Rungs sit at min * eta^k of the fidelity, then max. Bracket b starts its trials at rung
 b; ASHA is the single bracket 0. A trial's results at its rungs are kept on the trial
 (`extra.rungs`, `extra.bracket`, `trial.rung`), so the scheduler needs no intermediate
-curves of other trials and no memory of its own.
+curves of other trials and no memory of its own. The history's index keeps those results
+sorted per (bracket, rung), and the paused trials per rung best first, so a decision or a
+promotion is a few bisections, whatever the size of the study.
 
 Modes:
 - `stop`: a trial is granted the full budget; at each rung it goes on only while it is
@@ -18,10 +20,11 @@ is always promotable, so every rung's leader eventually reaches the full budget.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,44 +38,20 @@ from app.engine.base import (
     StudyContext,
     Suggestion,
     TrialRecord,
-    TrialState,
     oriented,
     unit_rng_seed,
 )
 from app.engine.errors import ConfigError
+from app.engine.index import HistoryIndex, Without, bracket_of, kth_smallest
+from app.engine.index import rung_results as rung_values
 from app.engine.samplers import observations
-from app.engine.samplers.tpe import tpe_suggest
+from app.engine.samplers.tpe import gamma, tpe_suggest
 
-MODES = ("stop", "pause")
 _EPS = 1e-9
 
 
 def _fmt(value: float | None) -> str:
     return "NaN" if value is None else f"{value:.4g}"
-
-
-def rung_values(trial: TrialRecord) -> dict[int, float | None]:
-    raw = trial.extra.get("rungs") or {}
-    return {int(k): (None if v is None else float(v)) for k, v in raw.items()}
-
-
-def bracket_of(trial: TrialRecord) -> int:
-    bracket = trial.extra.get("bracket", 0)
-    return int(bracket) if isinstance(bracket, int | float) else 0
-
-
-def validate_options(name: str, options: Mapping[str, Any]) -> None:
-    mode = options.get("mode", "stop")
-    if mode not in MODES:
-        raise ConfigError("strategy.mode", f"unknown mode {mode!r}; use stop or pause")
-    brackets = options.get("brackets")
-    if brackets is not None and (
-        not isinstance(brackets, int) or isinstance(brackets, bool) or brackets < 1
-    ):
-        raise ConfigError("strategy.brackets", "must be a positive integer")
-    fraction = options.get("random_fraction")
-    if fraction is not None and (not isinstance(fraction, int | float) or not 0 <= fraction <= 1):
-        raise ConfigError("strategy.random_fraction", "must be a number from 0 to 1")
 
 
 def bracket_weights(levels: int, eta: float, brackets: int) -> list[float]:
@@ -141,34 +120,29 @@ class Hyperband(Scheduler):
         trial is promoted before eta results exist to compare it with. Once no new trial
         may start (`pending_resume`), each rung's leader is promotable, so that the study
         ends with its best trials trained to the full budget."""
-        trials = history.trials()
-        table = self._rung_table(trials)
-        best: tuple[tuple[int, float, int], TrialRecord, int, str] | None = None
-        for trial in trials:
-            if trial.state != TrialState.PAUSED:
-                continue
-            values = rung_values(trial)
-            if not values:
-                continue
-            rung = max(values)
+        index = history.index(self.context.direction)
+        best: tuple[tuple[int, float, int], int, int, int] | None = None
+        for (bracket, rung), (mine, number, trial_id) in index.paused_leaders():
+            # Only each group's leader matters: if it is not in the top, no one behind is.
             if rung >= len(self.levels) - 1:
                 continue
-            mine = self._oriented(values[rung])
-            competitors = table[(bracket_of(trial), rung)]
-            cutoff, top = self._cutoff(competitors, lenient)
+            cutoff, _ = self._cutoff(index.rung_values(bracket, rung), lenient)
             if mine > cutoff:
                 continue
-            key = (-rung, mine, trial.number)
+            key = (-rung, mine, number)
             if best is None or key < best[0]:
-                why = (
-                    f"promoted from rung {rung} ({self.fidelity.param} {self.levels[rung]:g}): "
-                    f"{self.context.metric} {_fmt(values[rung])} is in the top {top} of "
-                    f"{len(competitors)} trials at that rung"
-                )
-                best = (key, trial, rung, why)
+                best = (key, trial_id, bracket, rung)
         if best is None:
             return None
-        _, trial, rung, why = best
+        _, trial_id, bracket, rung = best
+        trial = index.records[trial_id]
+        competitors = index.rung_values(bracket, rung)
+        _, top = self._cutoff(competitors, lenient)
+        why = (
+            f"promoted from rung {rung} ({self.fidelity.param} {self.levels[rung]:g}): "
+            f"{self.context.metric} {_fmt(rung_values(trial)[rung])} is in the top {top} of "
+            f"{len(competitors)} trials at that rung"
+        )
         return Suggestion(
             params=trial.params, budget=self.levels[rung + 1], resume_trial_id=trial.id, reason=why
         )
@@ -198,11 +172,12 @@ class Hyperband(Scheduler):
             return self._pause_decision(history, trial, recorded, new, last_step, extra)
         if not new:
             return Decision.keep_going()
-        table = self._rung_table(history.trials(), exclude=trial.id)
+        index = history.index(self.context.direction)
         reason = ""
         for rung in new:
-            competitors = [*table[(bracket, rung)], self._oriented(recorded[rung])]
-            cutoff, top = self._cutoff(competitors)
+            others = self._others(index, trial, bracket, rung)
+            cutoff, top = self._cutoff(others, add=self._oriented(recorded[rung]))
+            size = len(others) + 1
             at_rung = recorded[rung]
             where = f"{self.fidelity.param} {self.levels[rung]:g} (rung {rung})"
             shown_cutoff = cutoff if self.context.direction == "minimize" else -cutoff
@@ -212,13 +187,13 @@ class Hyperband(Scheduler):
                     Action.STOP,
                     f"stopped at {where}: {self.context.metric} {_fmt(at_rung)} {worse} "
                     f"{_fmt(shown_cutoff)}, the cutoff of rung {rung} (top {top} of "
-                    f"{len(competitors)} trials, 1/{self.eta:g})",
+                    f"{size} trials, 1/{self.eta:g})",
                     rung=rung,
                     extra=extra,
                 )
             reason = (
                 f"continued at {where}: {self.context.metric} {_fmt(at_rung)} is within the "
-                f"top {top} of {len(competitors)} trials (cutoff {_fmt(shown_cutoff)})"
+                f"top {top} of {size} trials (cutoff {_fmt(shown_cutoff)})"
             )
         return Decision(Action.CONTINUE, reason, rung=max(new), extra=extra)
 
@@ -242,11 +217,12 @@ class Hyperband(Scheduler):
         if rung not in recorded:
             recorded[rung] = trial.intermediate[max(trial.intermediate)]
             extra = {"rungs": {str(k): v for k, v in sorted(recorded.items())}}
-        table = self._rung_table(history.trials(), exclude=trial.id)
-        competitors = [*table[(bracket_of(trial), rung)], self._oriented(recorded[rung])]
+        index = history.index(self.context.direction)
+        others = self._others(index, trial, bracket_of(trial), rung)
         mine = self._oriented(recorded[rung])
-        cutoff, top = self._cutoff(competitors)
-        rank = sorted(competitors).index(mine) + 1
+        cutoff, top = self._cutoff(others, add=mine)
+        rank = bisect_left(others, mine) + 1
+        size = len(others) + 1
         standing = (
             "in the top, so it is promoted at the next ask"
             if mine <= cutoff
@@ -255,7 +231,7 @@ class Hyperband(Scheduler):
         return Decision(
             Action.PAUSE,
             f"paused at {self.fidelity.param} {self.levels[rung]:g} (rung {rung}): "
-            f"{self.context.metric} {_fmt(recorded[rung])} ranks {rank} of {len(competitors)}; "
+            f"{self.context.metric} {_fmt(recorded[rung])} ranks {rank} of {size}; "
             f"the top {top} (1/{self.eta:g}) resume with {self.fidelity.param} "
             f"{self.levels[rung + 1]:g}; {standing}",
             rung=rung,
@@ -269,28 +245,27 @@ class Hyperband(Scheduler):
             return math.inf
         return oriented(value, self.context.direction)
 
-    def _rung_table(
-        self, trials: Sequence[TrialRecord], exclude: int | None = None
-    ) -> dict[tuple[int, int], list[float]]:
-        table: dict[tuple[int, int], list[float]] = defaultdict(list)
-        for trial in trials:
-            if trial.id == exclude:
-                continue
-            bracket = bracket_of(trial)
-            for rung, value in rung_values(trial).items():
-                table[(bracket, rung)].append(self._oriented(value))
-        return table
+    @staticmethod
+    def _others(
+        index: HistoryIndex, trial: TrialRecord, bracket: int, rung: int
+    ) -> Sequence[float]:
+        """The results at (bracket, rung), sorted, less the deciding trial's own."""
+        own = index.rung_value_of(trial.id, bracket, rung)
+        return Without(index.rung_values(bracket, rung), own)
 
-    def _cutoff(self, competitors: Sequence[float], lenient: bool = True) -> tuple[float, int]:
-        """The worst value still in the top 1/eta, and the size of that top. Lenient: the
-        top holds at least one (a stop decision cannot wait for more results)."""
-        top = int(len(competitors) // self.eta)
+    def _cutoff(
+        self, ordered: Sequence[float], lenient: bool = True, add: float | None = None
+    ) -> tuple[float, int]:
+        """The worst value still in the top 1/eta of `ordered` (sorted) with `add`, and the
+        size of that top. Lenient: the top holds at least one (a stop decision cannot wait
+        for more results)."""
+        size = len(ordered) + (add is not None)
+        top = int(size // self.eta)
         if lenient:
             top = max(1, top)
-        ordered = sorted(competitors)
         if top == 0:
             return -math.inf, 0
-        return (ordered[top - 1] if ordered else math.inf), top
+        return (kth_smallest(ordered, top, add) if size else math.inf), top
 
 
 class ASHA(Hyperband):
@@ -315,25 +290,27 @@ class BOHB(Hyperband):
         min_points = int(self.context.options.get("min_points", len(space.searchable) + 2))
         if rng.random() < fraction or not space.searchable:
             return sampler.suggest(history)
-        trials = history.trials()
-        by_rung: dict[int, list[tuple[tuple[float, float, float], int, Mapping]]] = defaultdict(
-            list
-        )
-        for trial in trials:
-            for rung, value in rung_values(trial).items():
-                key = (0.0, 0.0, self._oriented(value))
-                by_rung[rung].append((key, trial.number, trial.params))
-            if trial.state == TrialState.COMPLETED and trial.value is not None:
-                key = (0.0, 0.0, self._oriented(trial.value))
-                by_rung[len(self.levels) - 1].append((key, trial.number, trial.params))
-        usable = [r for r, rows in by_rung.items() if len(rows) >= max(min_points, 3)]
+        index = history.index(self.context.direction)
+        top = len(self.levels) - 1
+        # Rows per rung, over every bracket: (oriented result, number, id), best first.
+        # Completed trials count at the top rung.
+        sources: dict[int, list[Sequence[tuple[float, int, int]]]] = {}
+        for rung in index.rungs_with_results():
+            sources.setdefault(rung, []).append(index.rung_rows(rung))
+        if index.completed_rows():
+            sources.setdefault(top, []).append(index.completed_rows())
+        usable = [r for r, parts in sources.items() if sum(map(len, parts)) >= max(min_points, 3)]
         if not usable:
             return sampler.suggest(history)
         rung = max(usable)
-        rows = [row for row in by_rung[rung] if math.isfinite(row[0][2])]
-        if len(rows) < 2:
+        parts = sources[rung]
+        rows = parts[0] if len(parts) == 1 else list(heapq.merge(*parts))
+        finite = bisect_left(rows, (math.inf,))  # non-finite results sort last
+        if finite < 2:
             return sampler.suggest(history)
-        pending = [t.params for t in trials if t.state in observations.PENDING_STATES]
-        observed = observations.from_ranked(rows, pending)
-        params = tpe_suggest(space, observed, rng, avoid=[t.params for t in trials])
+        n_good = gamma(finite)
+        positions = observations.subsample(finite, n_good, observations.MAX_ABOVE)
+        ranked = [((0.0, 0.0, rows[p][0]), rows[p][1], rows[p][2]) for p in positions]
+        observed = observations.from_index(index, ranked, n_good, finite)
+        params = tpe_suggest(space, observed, rng, seen=index.has_config)
         return Suggestion(params=params, extra={"model_rung": rung})

@@ -232,8 +232,9 @@ export interface paths {
         };
         /**
          * Importance
-         * @description How much each parameter explains of the objective, from the completed trials.
-         *     Cached until another trial completes.
+         * @description How much each parameter explains of the objective, from the completed trials (at
+         *     most 1,000 of them, an even sample). Cached until another trial completes; the
+         *     dashboard's importance chart shows the same numbers.
          */
         get: operations["importance_api_v1_studies__study_id__importance_get"];
         put?: never;
@@ -373,6 +374,7 @@ export interface paths {
         /**
          * Export Trials
          * @description One row per trial: number, params, value, state, start, end, duration, best so far.
+         *     Streamed a page of trials at a time: constant memory at any study size.
          */
         get: operations["export_trials_api_v1_studies__study_id__trials_csv_get"];
         put?: never;
@@ -524,6 +526,26 @@ export interface paths {
         put?: never;
         /** Heartbeat */
         post: operations["heartbeat_api_v1_trials__trial_id__heartbeat_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trials/{trial_id}/log/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Log End
+         * @description The byte offset where the trial's console output continues (a resumed run's).
+         */
+        get: operations["log_end_api_v1_trials__trial_id__log_end_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -719,7 +741,11 @@ export interface components {
              */
             reason: string;
         };
-        /** EarlyStopping */
+        /**
+         * EarlyStopping
+         * @description `rule` and its options, checked against that rule's options (app/engine/options.py)
+         *     when the study is validated.
+         */
         EarlyStopping: {
             /** Rule */
             rule: string;
@@ -910,7 +936,7 @@ export interface components {
             /** Parent Trial Id */
             parent_trial_id: number;
             /** Parent Value */
-            parent_value: number | null;
+            parent_value: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /** Steps */
             steps?: {
                 [key: string]: unknown;
@@ -968,8 +994,8 @@ export interface components {
         Limits: {
             /**
              * Heartbeat Timeout S
-             * @description A running trial silent this long is failed (and retried if allowed).
-             * @default 300
+             * @description A running trial silent this long is failed (and retried if allowed). Runners beat every second; a lost Celery worker is noticed sooner, in about 10 s.
+             * @default 60
              */
             heartbeat_timeout_s: number;
             /**
@@ -1021,6 +1047,11 @@ export interface components {
             /** Text */
             text: string;
         };
+        /** LogEndRead */
+        LogEndRead: {
+            /** Offset */
+            offset: number;
+        };
         /** LogRead */
         LogRead: {
             /** Complete */
@@ -1052,7 +1083,7 @@ export interface components {
             /** Step */
             step: number;
             /** Value */
-            value: number;
+            value: number | ("NaN" | "Infinity" | "-Infinity");
         };
         /** MetricPointList */
         MetricPointList: {
@@ -1075,7 +1106,7 @@ export interface components {
             /** Step */
             step: number;
             /** Value */
-            value: number;
+            value: number | ("NaN" | "Infinity" | "-Infinity");
         };
         /** Objective */
         Objective: {
@@ -1263,7 +1294,9 @@ export interface components {
         };
         /**
          * StrategySpec
-         * @description `name` and `seed`; any other key is an option of the strategy.
+         * @description `name` and `seed`; any other key is an option of the strategy, checked against the
+         *     options that strategy reads (app/engine/options.py) when the study is validated, so a
+         *     misspelled one is a 422 naming it (`strategy.sed`).
          */
         StrategySpec: {
             /**
@@ -1309,7 +1342,7 @@ export interface components {
             /** Best Trial Id */
             best_trial_id: number | null;
             /** Best Value */
-            best_value: number | null;
+            best_value: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /** Budget Used */
             budget_used: number;
             /**
@@ -1384,7 +1417,7 @@ export interface components {
             /** Best Trial Id */
             best_trial_id: number | null;
             /** Best Value */
-            best_value: number | null;
+            best_value: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /** Budget Used */
             budget_used: number;
             /** Compute Saved S */
@@ -1518,7 +1551,7 @@ export interface components {
             /** Token */
             token?: string | null;
             /** Value */
-            value: number | null;
+            value: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /** Worker */
             worker: string | null;
         };
@@ -1540,7 +1573,7 @@ export interface components {
              */
             state: "completed" | "failed";
             /** Value */
-            value?: number | null;
+            value?: number | ("NaN" | "Infinity" | "-Infinity") | null;
         };
         /**
          * TrialCreate
@@ -1566,7 +1599,7 @@ export interface components {
             /** State */
             state?: ("completed" | "failed") | null;
             /** Value */
-            value?: number | null;
+            value?: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /**
              * Worker
              * @description Who runs the trial.
@@ -1623,7 +1656,7 @@ export interface components {
             /** Study Id */
             study_id: number;
             /** Value */
-            value: number | null;
+            value: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /** Worker */
             worker: string | null;
         };
@@ -3993,13 +4026,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description One row per trial (CSV, or a JSON array with ?format=json) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": unknown;
+                    "text/csv": unknown;
                 };
             };
             /** @description Malformed request */
@@ -4937,6 +4971,109 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DecisionRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    log_end_api_v1_trials__trial_id__log_end_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trial_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogEndRead"];
                 };
             };
             /** @description Malformed request */

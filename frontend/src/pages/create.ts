@@ -267,7 +267,7 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
           field("strategy", "Options (JSON)", area("strategy.options", jsonText(strategyOptions), '{"sampler": "tpe", "mode": "pause"}'))),
         h("div", { class: "row" },
           field("early_stopping.rule", "Early stopping", select("early_stopping.rule", ["", "median"], rule ?? "")),
-          field("early_stopping", "Rule options (JSON)", area("early_stopping.options", jsonText(earlyOptions), '{"min_steps": 3}')))),
+          field("early_stopping", "Rule options (JSON)", area("early_stopping.options", jsonText(earlyOptions), '{"min_trials": 5, "warmup_steps": 0}')))),
       h("fieldset", null, h("legend", null, "Limits"),
         h("div", { class: "row wrap" }, LIMIT_FIELDS.map(([k, label]) => field(`limits.${k}`, label, input(`limits.${k}`, limits[k], { type: "number", step: "any" }))))),
       h("fieldset", { "data-field": "fidelity" }, h("legend", null, "Fidelity"),
@@ -365,23 +365,28 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
     clear(errorBox);
     const unplaced: FieldError[] = [];
     for (const error of errors) {
-      const target = mode === "form" ? findField(error.field) : null;
-      if (!target) {
+      const found = mode === "form" ? findField(error.field) : null;
+      if (!found) {
         unplaced.push(error);
         continue;
       }
-      target.classList.add("invalid");
-      target.append(h("div", { class: "field-error", "data-error-for": error.field }, error.detail));
+      // Placed on an enclosing field (a misspelled option inside the options JSON): the
+      // message names the part the form has no field for.
+      const rest = error.field.slice(found.path.length + 1);
+      const detail = rest ? `${rest}: ${error.detail}` : error.detail;
+      found.el.classList.add("invalid");
+      found.el.append(h("div", { class: "field-error", "data-error-for": error.field }, detail));
     }
     if (summary) errorBox.append(h("p", null, summary));
     if (unplaced.length) errorBox.append(h("ul", null, unplaced.map((e) => h("li", null, h("code", null, e.field), ": ", e.detail))));
   }
 
-  function findField(path: string): HTMLElement | null {
+  function findField(path: string): { el: HTMLElement; path: string } | null {
     const parts = path.split(".");
     while (parts.length) {
-      const el = formBox.querySelector<HTMLElement>(`[data-field="${CSS.escape(parts.join("."))}"]`);
-      if (el) return el.tagName === "INPUT" || el.tagName === "SELECT" ? (el.parentElement ?? el) : el;
+      const at = parts.join(".");
+      const el = formBox.querySelector<HTMLElement>(`[data-field="${CSS.escape(at)}"]`);
+      if (el) return { el: el.tagName === "INPUT" || el.tagName === "SELECT" ? (el.parentElement ?? el) : el, path: at };
       parts.pop();
     }
     return null;
