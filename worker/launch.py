@@ -119,12 +119,18 @@ def checked_working_dir(
         ) from exc
 
 
-def default_checkpoint_root() -> Path:
-    configured = os.environ.get("TUNELAB_CHECKPOINT_ROOT")
+def worker_folder(override_env: str, name: str) -> Path:
+    """A folder the worker keeps on local disk: the path in `override_env` when set, else
+    `name` under TUNELAB_DATA_DIR (~/.tunelab by default)."""
+    configured = os.environ.get(override_env)
     if configured:
         return Path(configured)
     data_dir = os.environ.get("TUNELAB_DATA_DIR")
-    return (Path(data_dir) if data_dir else Path.home() / ".tunelab") / "checkpoints"
+    return (Path(data_dir) if data_dir else Path.home() / ".tunelab") / name
+
+
+def default_checkpoint_root() -> Path:
+    return worker_folder("TUNELAB_CHECKPOINT_ROOT", "checkpoints")
 
 
 @dataclass

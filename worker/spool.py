@@ -17,15 +17,13 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from worker.launch import worker_folder
+
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 def default_spool_dir() -> Path:
-    configured = os.environ.get("TUNELAB_SPOOL_DIR")
-    if configured:
-        return Path(configured)
-    data_dir = os.environ.get("TUNELAB_DATA_DIR")
-    return (Path(data_dir) if data_dir else Path.home() / ".tunelab") / "spool"
+    return worker_folder("TUNELAB_SPOOL_DIR", "spool")
 
 
 def default_max_bytes() -> int:
