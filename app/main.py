@@ -33,10 +33,12 @@ from app.metrics.endpoints import router as metrics_router
 from app.plans.endpoints import router as plans_router
 from app.plots.endpoints import router as plots_router
 from app.plots.service import warm_up as warm_up_plots
+from app.population.endpoints import router as population_router
+from app.projects.endpoints import router as projects_router
 from app.scaling.endpoints import router as scaling_router
 from app.settings import Settings, get_settings
 from app.studies.endpoints import router as studies_router
-from app.transfer.endpoints import IMPORT_STREAM_PATH
+from app.transfer.endpoints import IMPORT_OPTUNA_BYTES, IMPORT_OPTUNA_PATH, IMPORT_STREAM_PATH
 from app.transfer.endpoints import router as transfer_router
 from app.trials import service as trials_service
 from app.trials.endpoints import router as trials_router
@@ -57,11 +59,13 @@ def api_router() -> APIRouter:
     router.include_router(trials_router, dependencies=[Depends(fence)])
     router.include_router(plans_router)
     router.include_router(auth_router)
+    router.include_router(projects_router)
     router.include_router(transfer_router)
     router.include_router(scaling_router)
     router.include_router(followups_router)
     router.include_router(importance_router)
     router.include_router(plots_router)
+    router.include_router(population_router)
     router.include_router(live_router)
 
     @router.get("/health", tags=["meta"])
@@ -91,6 +95,9 @@ async def _reap_forever(
                 log.info("recovered %d trials without heartbeat", recovered)
         except Exception:  # a database hiccup must not kill the sweeper
             log.exception("heartbeat sweep failed")
+            # While the database is away no report can be stored: silence until it is
+            # back must not fail the trials whose runners kept their points meanwhile.
+            alive_since = utcnow()
         await asyncio.sleep(interval_s)
 
 
@@ -175,7 +182,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        larger={IMPORT_STREAM_PATH: settings.max_import_bytes},
+        larger={
+            IMPORT_STREAM_PATH: settings.max_import_bytes,
+            IMPORT_OPTUNA_PATH: max(settings.max_body_bytes, IMPORT_OPTUNA_BYTES),
+        },
     )
     app.include_router(api_router())
     # Live changes for SSE, fanned out through Redis when several API processes run.

@@ -23,6 +23,19 @@ from tests.fixtures.services import (
 _SQLITE_TEMPLATE: Path | None = None
 
 
+@pytest.fixture(autouse=True)
+def _keep_tunelab_variables() -> Iterator[None]:
+    """`tunelab serve` and `tunelab worker` export TUNELAB_* variables for the processes
+    they start (the API's URL, the broker); a test that runs them in this process must not
+    hand them to a later test's servers, which would then report to a server long gone."""
+    saved = {name: value for name, value in os.environ.items() if name.startswith("TUNELAB_")}
+    yield
+    for name in [name for name in os.environ if name.startswith("TUNELAB_")]:
+        if name not in saved:
+            del os.environ[name]
+    os.environ.update(saved)
+
+
 def _sqlite_template(tmp_root: Path) -> Path:
     """Migrated once per process, then copied: a fresh database per test costs a file copy."""
     global _SQLITE_TEMPLATE

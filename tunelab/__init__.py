@@ -14,6 +14,8 @@ _EXPORTS = {
     "Report": "tunelab.sdk",
     "params": "tunelab.sdk",
     "checkpoint_dir": "tunelab.sdk",
+    "checkpoint_path": "tunelab.sdk",
+    "save_checkpoint": "tunelab.sdk",
     "Client": "tunelab.client",
     "TunelabError": "tunelab.transport",
     "Unreachable": "tunelab.transport",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -117,6 +117,44 @@ class Client:
     def study(self, study_id: int) -> Study:
         return Study(self, self.request("GET", f"/studies/{study_id}"))
 
+    def import_optuna(
+        self,
+        study: Any = None,
+        *,
+        storage: str | None = None,
+        study_name: str | None = None,
+        name: str | None = None,
+        strategy: Mapping[str, Any] | str | None = None,
+        more_trials: int = 20,
+        max_parallel_trials: int = 1,
+        project: str | None = None,
+    ) -> Study:
+        """Brings an Optuna study in, ready to go on under any strategy (default tpe):
+        an `optuna.Study`, or the one named `study_name` in an Optuna `storage` URL
+        (opened here, with Optuna: the server needs no access to it). Trials, params
+        (the space inferred from their distributions), values, states (pruned ones
+        become stopped), intermediate values and user attrs come along; `more_trials`
+        new trials may follow them."""
+        from tunelab.integrations import optuna as documents
+
+        if study is not None:
+            document = documents.study_document(study)
+        elif storage and study_name:
+            document = documents.load(storage, study_name)
+        else:
+            raise ValueError("give an optuna.Study, or storage= and study_name=")
+        body: dict[str, Any] = {
+            "study": document,
+            "more_trials": more_trials,
+            "max_parallel_trials": max_parallel_trials,
+        }
+        if name is not None:
+            body["name"] = name
+        if strategy is not None:
+            body["strategy"] = {"name": strategy} if isinstance(strategy, str) else dict(strategy)
+        params = {"project": project} if project is not None else None
+        return Study(self, self.request("POST", "/studies/import/optuna", json=body, params=params))
+
     def studies(self, state: str | None = None, page_size: int = 100) -> list[Study]:
         """Every study, newest first."""
         found: list[Study] = []
@@ -213,6 +251,12 @@ class Trial:
         return decode_float(self.data.get("value"))
 
     @property
+    def values(self) -> list[float | None] | None:
+        """One value per objective (several objectives), None before a result."""
+        raw = self.data.get("values")
+        return None if raw is None else [decode_float(v) for v in raw]
+
+    @property
     def should_stop(self) -> bool:
         """Whether the server's last answer asked this trial to stop or pause."""
         return self.last_decision in ("stop", "pause")
@@ -238,9 +282,14 @@ class Trial:
         self.last_decision, self.last_reason = answer["decision"], answer.get("reason", "")
         return self.last_decision
 
-    def complete(self, value: float | None = None) -> Trial:
-        """Tells the result; without a value the server aggregates the objective's points."""
-        body = {} if value is None else {"value": value}
+    def complete(self, value: float | Sequence[float] | None = None) -> Trial:
+        """Tells the result: a value, or a list with one value per objective; without
+        one the server aggregates the objectives' points."""
+        body: dict[str, Any] = {}
+        if isinstance(value, int | float):
+            body = {"value": value}
+        elif value is not None:
+            body = {"values": list(value)}
         # The server keeps the first verdict, so a completion may be sent again.
         self.data = self.client.request(
             "POST", f"/trials/{self.id}/complete", json=body, idempotent=True
@@ -418,6 +467,20 @@ class Study:
         best_id = self.refresh().data.get("best_trial_id")
         return None if best_id is None else self.client.trial(int(best_id))
 
+    def pareto(self) -> dict[str, Any]:
+        """The best trials under several objectives (feasible, non-dominated), with the
+        hypervolume and its reference point (`reference_point_source`: given or derived)."""
+        result: dict[str, Any] = self.client.request("GET", f"/studies/{self.id}/pareto")
+        return result
+
+    def pareto_trials(self) -> list[Trial]:
+        return [Trial(self.client, data) for data in self.pareto()["trials"]]
+
+    def hypervolume_history(self) -> list[dict[str, Any]]:
+        """The hypervolume after each trial with a result, by trial number."""
+        result: dict[str, Any] = self.client.request("GET", f"/studies/{self.id}/hypervolume")
+        return list(result["points"])
+
     def wait(
         self,
         timeout: float | None = None,
@@ -494,6 +557,30 @@ class Study:
             self.data = study.data
         return study
 
+    def population(self) -> dict[str, Any]:
+        """A pbt or pb2 study's members: schedules, boundary scores and exploits."""
+        result: dict[str, Any] = self.client.request("GET", f"/studies/{self.id}/population")
+        return result
+
+    def replay(self, trial_id: int | None = None) -> Trial:
+        """Queues one trial that runs a member's hyperparameter schedule (the best
+        member's by default) from scratch, in this study."""
+        body = {} if trial_id is None else {"trial_id": trial_id}
+        return Trial(
+            self.client, self.client.request("POST", f"/studies/{self.id}/replay", json=body)
+        )
+
+    def _schedules(self) -> dict[int, list[dict[str, Any]]]:
+        """Each trial's hyperparameter schedule (pbt, pb2 studies; empty for others)."""
+        strategy = (self.data.get("strategy") or {}).get("name")
+        if strategy not in ("pbt", "pb2"):
+            return {}
+        population = self.population()
+        return {
+            int(m["trial_id"]): list(m["schedule"])
+            for m in [*population["members"], *population["replays"]]
+        }
+
     def lineage(self) -> dict[str, Any]:
         result: dict[str, Any] = self.client.request("GET", f"/studies/{self.id}/lineage")
         return result
@@ -533,43 +620,57 @@ class Study:
                     "end",
                     "duration_s",
                     "best_so_far",
+                    "feasible",
+                    "is_pareto",
                 ]
             )
         for column in ("start", "end"):
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         for column in ("value", "budget", "duration_s", "best_so_far"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        # True for the study's best trials: its Pareto set with several objectives.
+        frame["is_pareto"] = frame["is_pareto"].fillna(False).astype(bool)
         frame.insert(0, "study_id", self.id)
+        schedules = self._schedules()
+        if schedules:
+            # pbt / pb2: the values each trial's weights were trained with, per interval:
+            # [{"step": 0.0, "params": {...}}, {"step": 4.0, "params": {...}}, ...]
+            frame["schedule"] = [schedules.get(int(t), []) for t in frame["trial_id"]]
         return frame
 
     def curve_rows(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
         wanted = set(names) if names is not None else None
         rows: list[dict[str, Any]] = []
+        schedules = self._schedules()
         for trial in self.trials():
+            schedule = schedules.get(trial.id)
             for point in trial.metrics():
                 if wanted is not None and point["name"] not in wanted:
                     continue
-                rows.append(
-                    {
-                        "study_id": self.id,
-                        "trial_id": trial.id,
-                        "number": trial.number,
-                        "name": point["name"],
-                        "step": point["step"],
-                        "value": point["value"],
-                        "time": point["created_at"],
-                    }
-                )
+                row = {
+                    "study_id": self.id,
+                    "trial_id": trial.id,
+                    "number": trial.number,
+                    "name": point["name"],
+                    "step": point["step"],
+                    "value": point["value"],
+                    "time": point["created_at"],
+                }
+                if schedule:
+                    # pbt / pb2: the hyperparameters in force when this step was trained.
+                    row["params"] = _in_force(schedule, float(point["step"]))
+                rows.append(row)
         return rows
 
     def curves(self, names: Iterable[str] | None = None) -> pd.DataFrame:
         """Every metric point of every trial, long format: one row per (trial, name, step)."""
         import pandas as pd
 
-        frame = pd.DataFrame(
-            self.curve_rows(names),
-            columns=["study_id", "trial_id", "number", "name", "step", "value", "time"],
-        )
+        rows = self.curve_rows(names)
+        columns = ["study_id", "trial_id", "number", "name", "step", "value", "time"]
+        if any("params" in row for row in rows):
+            columns.append("params")
+        frame = pd.DataFrame(rows, columns=columns)
         frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
         return frame
@@ -585,6 +686,16 @@ class Study:
         else:
             raise ValueError(f"{target.name}: use a .csv or .parquet file name")
         return target
+
+
+def _in_force(schedule: Sequence[Mapping[str, Any]], step: float) -> dict[str, Any]:
+    """The params of a schedule for the epoch that ends at `step` (an entry at step s
+    holds from the epoch after s)."""
+    current: dict[str, Any] = dict(schedule[0]["params"]) if schedule else {}
+    for entry in schedule:
+        if float(entry["step"]) < step:
+            current = dict(entry["params"])
+    return current
 
 
 def progress_line(study: Mapping[str, Any], width: int = 30) -> str:

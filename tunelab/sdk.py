@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,32 @@ def checkpoint_dir() -> Path | None:
     """Where to save a checkpoint; a resumed trial gets the same folder back."""
     folder = os.environ.get("TUNELAB_CHECKPOINT_DIR")
     return Path(folder) if folder else None
+
+
+def checkpoint_path(name: str = "checkpoint") -> Path | None:
+    """`name` in the trial's checkpoint folder (None outside a trial). Load it when it
+    exists: a resumed trial, or a pbt/pb2 member that copied a better member's weights.
+
+        path = tunelab.checkpoint_path("model.pt")
+        if path is not None and path.exists():
+            state = torch.load(path)  # model, optimizer, epoch
+    """
+    folder = checkpoint_dir()
+    return folder / name if folder is not None else None
+
+
+def save_checkpoint(write: Callable[[Path], object], name: str = "checkpoint") -> Path | None:
+    """Saves through `write(path)` into a temporary file, then renames it to `name`: a
+    reader (the next run, or a copy made for another pbt/pb2 member) never sees half a
+    file. Returns the path (None outside a trial, where nothing is saved).
+
+        tunelab.save_checkpoint(lambda p: torch.save(state, p), "model.pt")
+    """
+    target = checkpoint_path(name)
+    if target is None:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    write(partial)
+    os.replace(partial, target)
+    return target

@@ -18,7 +18,9 @@ from app.core.redis_clients import fail_fast
 from app.executor.liveness import Beacon
 from worker import tickets
 from worker.api import ApiClient
+from worker.delivery import deliver_leftovers
 from worker.runner import RunnerConfig, Slot, run_next
+from worker.spool import default_spool_dir
 
 log = logging.getLogger("tunelab.worker")
 
@@ -115,6 +117,18 @@ def _start_beacon(**_kwargs: Any) -> None:
     slots = [slot.name for slot in list(_slots.queue)]
     if slots and app.conf.broker_url and not _beacon:
         _beacon.append(Beacon(app.conf.broker_url, slots).start())
+
+
+@worker_ready.connect
+def _deliver_leftovers(**_kwargs: Any) -> None:
+    # Reports an earlier worker process on this host spooled and could not deliver (it
+    # was stopped or killed while the API was away) are sent by this one.
+    threading.Thread(
+        target=deliver_leftovers,
+        args=(default_spool_dir(), _shutdown),
+        daemon=True,
+        name="spool-leftovers",
+    ).start()
 
 
 @worker_shutdown.connect

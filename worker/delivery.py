@@ -6,20 +6,33 @@ superseded (its trial was re-queued or failed meanwhile: app/trials/fencing.py).
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.transport import TunelabError, Unreachable
 from worker.api import ApiClient, superseded
-from worker.spool import Spool
+from worker.spool import Leftover, Spool, leftovers
 
 if TYPE_CHECKING:
     from worker.runner import RunnerConfig
 
 log = logging.getLogger("tunelab.runner")
+
+# Answers that mean the API is there but cannot act now: 503 (its database is down or
+# restarting: it rolled the request back) and a proxy's 502 / 504 / 429. A report so
+# answered, once the client's own retries ran out, is spooled like one that found no API;
+# dropping it would lose the points of a database outage.
+_AWAY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def away(exc: TunelabError) -> bool:
+    """The API cannot take reports now (unreachable or unavailable); try again later."""
+    return isinstance(exc, Unreachable) or exc.status_code in _AWAY_STATUSES
 
 
 class Delivery:
@@ -68,11 +81,11 @@ class Delivery:
         if self.offline_since is None:
             try:
                 return self._send(kind, payload, self.live)
-            except Unreachable as exc:
-                self._go_offline(exc)
             except TunelabError as exc:
-                self._refused(kind, exc)
-                return None
+                if not away(exc):
+                    self._refused(kind, exc)
+                    return None
+                self._go_offline(exc)
         assert self.spool is not None
         if not self.spool.put(kind, payload):
             raise self._give_up(
@@ -87,13 +100,19 @@ class Delivery:
         else:
             log.warning("trial %s: %s rejected: %s", self.trial_id, kind, exc)
 
-    def _go_offline(self, exc: Unreachable) -> None:
+    def _go_offline(self, exc: TunelabError) -> None:
         if self.offline_since is not None:
             return
         self.offline_since = time.monotonic()
         self.next_probe = self.offline_since + self.config.probe_s
         if self.spool is None:
-            self.spool = Spool(self.config.spool_dir, self.trial_id, self.config.spool_max_bytes)
+            self.spool = Spool(
+                self.config.spool_dir,
+                self.trial_id,
+                self.config.spool_max_bytes,
+                attempt=self.attempt,
+                api_url=self.config.api_url,
+            )
         log.warning(
             "trial %s: the API is unreachable (%s); the trial goes on and its reports are kept "
             "in %s until the API answers",
@@ -124,9 +143,9 @@ class Delivery:
             while (item := self.spool.peek()) is not None:
                 try:
                     answer = self._send(*item, self.probe_client)
-                except Unreachable:
-                    raise
                 except TunelabError as exc:
+                    if away(exc):
+                        raise
                     self._refused(item[0], exc)
                     if self.ending_state == "superseded":
                         return True
@@ -135,14 +154,15 @@ class Delivery:
                 delivered += 1
                 if process is not None and answer:
                     self._on_decision(process, answer)
-        except Unreachable:
-            if time.monotonic() - self.offline_since > self.config.outage_limit_s:
-                raise self._give_up(
-                    f"passed the outage limit of {self.config.outage_limit_s:g} s "
-                    "(TUNELAB_OUTAGE_LIMIT_S)"
-                ) from None
-            return False
-        except TunelabError as exc:  # the heartbeat refused: the trial's fate is known
+        except TunelabError as exc:
+            if away(exc):
+                if time.monotonic() - self.offline_since > self.config.outage_limit_s:
+                    raise self._give_up(
+                        f"passed the outage limit of {self.config.outage_limit_s:g} s "
+                        "(TUNELAB_OUTAGE_LIMIT_S)"
+                    ) from None
+                return False
+            # The heartbeat was refused: the trial's fate is known.
             if superseded(exc):
                 self._supersede(exc)
             elif exc.status_code == 404 and process is not None:
@@ -170,7 +190,9 @@ class Delivery:
             self._settle()
             try:
                 return call()
-            except Unreachable as exc:
+            except TunelabError as exc:
+                if not away(exc):
+                    raise
                 self._go_offline(exc)
 
     def _supersede(self, exc: TunelabError) -> None:
@@ -182,10 +204,74 @@ class Delivery:
         self.pending.clear()
         self.pending_since = None
         if self.spool is not None:
-            self.spool.close()
+            self.spool.discard()
             self.spool = None
         self.offline_since = None
         if self.process is not None:
             self._end(self.process, exc.detail, "superseded", grace=False)
         else:
             self.ending, self.ending_state = exc.detail, "superseded"
+
+
+# Reports spooled by an earlier worker process ------------------------------------------
+
+
+def deliver_leftovers(folder: Path, stop: threading.Event, retry_s: float = 2.0) -> int:
+    """Delivers the spool files runners of earlier worker processes on this host left
+    (they were stopped or killed while the API was away), each in order, with its run's
+    attempt: the API keeps them while that run is still the trial's, and refuses them
+    (fencing) once the trial was re-queued and its points belong to the next run. Tries
+    again every `retry_s` while the API is away, until all are delivered or `stop` is set.
+    Returns the number of files delivered."""
+    delivered = 0
+    while not stop.is_set():
+        away_from = 0
+        for leftover in leftovers(folder):
+            outcome = _deliver_leftover(leftover)
+            if outcome == "away":
+                away_from += 1
+                leftover.release()
+                continue
+            leftover.remove()
+            delivered += outcome == "delivered"
+        if not away_from:
+            return delivered
+        stop.wait(retry_s)
+    return delivered
+
+
+def _deliver_leftover(leftover: Leftover) -> str:
+    """ "delivered", "refused" (the run is over) or "away" (the API cannot take it now)."""
+    url = os.environ.get("TUNELAB_API_URL") or leftover.api_url
+    if not url:
+        log.warning("%s names no API; left alone", leftover.path)
+        return "away"
+    client = ApiClient(url, retry_for_s=0.0)
+    trial_id, attempt = leftover.trial_id, leftover.attempt
+    try:
+        for kind, payload in leftover.items:
+            try:
+                if kind == "metrics":
+                    points = [(str(n), float(st), float(v)) for n, st, v in payload["points"]]
+                    client.report(trial_id, points, attempt=attempt)
+                else:
+                    client.append_log(trial_id, payload["offset"], payload["text"], attempt=attempt)
+            except TunelabError as exc:
+                if away(exc):
+                    return "away"
+                if superseded(exc) or exc.status_code == 404:
+                    log.warning(
+                        "trial %s: reports left by an earlier worker process are refused: %s",
+                        trial_id,
+                        exc.detail,
+                    )
+                    return "refused"
+                log.warning("trial %s: a left %s report is rejected: %s", trial_id, kind, exc)
+    finally:
+        client.close()
+    log.info(
+        "trial %s: %d reports left by an earlier worker process delivered",
+        trial_id,
+        len(leftover.items),
+    )
+    return "delivered"

@@ -6,7 +6,8 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,50 @@ def trial_values(
     return values
 
 
-def build_argv(command: Sequence[str], args: str, values: Mapping[str, Any]) -> list[str]:
-    """Always a list for `exec`, never a shell string: a value can never become code."""
+# The interpreter Tunelab runs in. `python` alone means whatever is first on PATH, which
+# for a server started as `.venv/bin/tunelab serve` is not the venv that has `tunelab`.
+PYTHON_PLACEHOLDER = "{python}"
+
+
+def resolve_python(command: Sequence[str]) -> list[str]:
+    """`{python}` in any word of the command becomes this process's `sys.executable` (the
+    server's for trials it runs itself, the worker's for a Celery worker)."""
+    return [word.replace(PYTHON_PLACEHOLDER, sys.executable) for word in command]
+
+
+def build_argv(
+    command: Sequence[str],
+    args: str,
+    values: Mapping[str, Any],
+    inactive: Collection[str] = (),
+) -> list[str]:
+    """Always a list for `exec`, never a shell string: a value can never become code.
+
+    `inactive`: parameters of the space whose condition does not hold for this trial (so
+    absent from `values`). In template mode a word holding one of their placeholders is
+    left out, and so is the option word just before it: `--momentum={momentum}` and
+    `--momentum {momentum}` both vanish when momentum is inactive, instead of handing the
+    script a literal `{momentum}`."""
     if args == "template":
 
         def fill(match: re.Match[str]) -> str:
             name = match.group(1)
             return format_value(values[name]) if name in values else match.group(0)
 
-        return [_PLACEHOLDER.sub(fill, word) for word in command]
-    argv = list(command)
+        argv: list[str] = []
+        previous_is_option = False
+        # `{python}` first, so that a hyperparameter named `python` cannot stand in for it.
+        for word in resolve_python(command):
+            names = _PLACEHOLDER.findall(word)
+            if any(name in inactive and name not in values for name in names):
+                if previous_is_option:
+                    argv.pop()
+                previous_is_option = False
+                continue
+            previous_is_option = word.startswith("-") and "=" not in word and not names
+            argv.append(_PLACEHOLDER.sub(fill, word))
+        return argv
+    argv = resolve_python(command)
     for name, value in values.items():
         argv += [f"--{name}", format_value(value)]
     return argv

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tunelab.transport import TunelabError, Unreachable
+from worker import checkpoints
 from worker.api import GONE, ApiClient, superseded
 from worker.delivery import Delivery
 from worker.launch import (
@@ -217,9 +218,15 @@ class TrialRunner(Delivery):
     # Launch ---------------------------------------------------------------------------
 
     def _popen(self) -> subprocess.Popen[bytes]:
+        # Population-based training: an exploiting member resumes from the donor's weights.
+        copied = checkpoints.prepare(self.config.checkpoint_root, int(self.study["id"]), self.trial)
+        if copied:
+            self._append_log(copied.encode())
         fidelity = self.study.get("fidelity") or {}
         values = trial_values(self.trial["params"], fidelity.get("param"), self.trial.get("budget"))
-        argv = build_argv(self.spec["command"], self.spec.get("args", "flags"), values)
+        # Parameters of the space left out of this trial's params: inactive by condition.
+        inactive = set(self.study.get("space") or {}) - set(values)
+        argv = build_argv(self.spec["command"], self.spec.get("args", "flags"), values, inactive)
         folder = checkpoint_dir(
             self.config.checkpoint_root, int(self.study["id"]), int(self.trial["number"])
         )
@@ -251,8 +258,6 @@ class TrialRunner(Delivery):
 
     def run(self) -> TrialOutcome:
         started = time.time()
-        if self.trial.get("resume") or int(self.trial.get("retries") or 0) > 0:
-            self.log_offset = self._log_end()
         wanted = int(self.spec.get("gpus_per_trial") or 0)
         if wanted > len(self.slot.gpus):
             # Route such studies (execution.queue) to workers started with --gpus-per-trial.
@@ -260,6 +265,17 @@ class TrialRunner(Delivery):
                 f"[tunelab] warning: the study asks {wanted} GPUs per trial; "
                 f"slot {self.slot.name} has {len(self.slot.gpus)}\n".encode()
             )
+        # A population member's folder is held for the whole run (worker/checkpoints.py).
+        with checkpoints.held(self.config.checkpoint_root, self.study, self.trial) as note:
+            if note:
+                self._append_log(note.encode())
+            return self._launch(started)
+
+    def _launch(self, started: float) -> TrialOutcome:
+        # Read where the log goes on only now: a population member's previous run (which
+        # held its folder until just now) has shipped its last output.
+        if self.trial.get("resume") or int(self.trial.get("retries") or 0) > 0:
+            self.log_offset = self._log_end()
         try:
             process = self._popen()
         except OSError as exc:
@@ -378,6 +394,10 @@ class TrialRunner(Delivery):
         # tail ride with the completion (or are sent on their own when none is sent).
         self._flush_metrics(process, final=True, keep=self.config.metrics_batch)
         state, reason = self._finish(process.returncode)
+        if state == "paused" or self.ending_state == "paused":
+            # Population-based training copies a member's weights as of this boundary (the
+            # server may have resumed the trial already: its state then reads running).
+            checkpoints.after_pause(self.config.checkpoint_root, self.study, self.trial)
         self._mark("completed")
         if log.isEnabledFor(logging.DEBUG):
             first = self.marks[0][1]

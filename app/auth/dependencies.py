@@ -3,12 +3,17 @@
 `authorize` guards every route of the app (it is an app-wide dependency); the role a
 route needs follows from its method (reads: viewer; writes: member; deletes: admin)
 unless `ROUTE_ROLES` says otherwise. Endpoints that need the caller take `CurrentToken`.
+
+It is also the one place where projects keep teams apart: a path that names a study or a
+trial is resolved to its project, and a caller without a role there gets 404, as for an id
+that does not exist (app/projects/service.check_path). Endpoints that act on studies named
+elsewhere (a body, a listing) take `CurrentAccess`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -19,6 +24,8 @@ from app.auth import service
 from app.auth.models import Role, Token
 from app.core.errors import Forbidden, Unauthorized
 from app.db.session import Database
+from app.projects import service as projects
+from app.projects.access import Access, everything
 from app.settings import Settings
 
 # Browsers cannot put a header on an EventSource; the dashboard may keep the token in this
@@ -52,7 +59,14 @@ TRIAL_ROUTES = frozenset(
 ROUTE_ROLES: tuple[tuple[str, Role], ...] = (
     ("/api/v1/auth/me", Role.TRIAL),
     ("/api/v1/tokens", Role.ADMIN),
+    # Listing projects is for everyone (each sees its own); managing them is not.
+    ("/api/v1/projects", Role.ADMIN),
 )
+# Routes that need the token's own role: a role granted in a project does not count.
+GLOBAL_ROLE_ROUTES = ("/api/v1/tokens", "/api/v1/projects")
+# Routes that name no project and that every person's token may read, because they show
+# only what the caller's projects hold (app/projects/access.py).
+FILTERED_READS = frozenset({"/api/v1/studies", "/api/v1/events", "/api/v1/projects"})
 
 
 def _settings(request: Request) -> Settings:
@@ -74,19 +88,22 @@ class TokenCache:
 
     def __init__(self, ttl_s: float = TOKEN_CACHE_TTL_S) -> None:
         self.ttl_s = ttl_s
-        self._tokens: dict[str, tuple[float, Token]] = {}
+        self._tokens: dict[str, tuple[float, Token, Mapping[int, Role]]] = {}
         self._tokens_exist: tuple[float, bool] | None = None
 
-    def token(self, secret_hash: str) -> Token | None:
+    def token(self, secret_hash: str) -> tuple[Token, Mapping[int, Role]] | None:
+        """The token and its roles in projects (granted roles change within the TTL too)."""
         entry = self._tokens.get(secret_hash)
         if entry is None or time.monotonic() - entry[0] > self.ttl_s:
             return None
-        return entry[1]
+        return entry[1], entry[2]
 
-    def remember_token(self, secret_hash: str, token: Token) -> None:
+    def remember_token(
+        self, secret_hash: str, token: Token, roles: Mapping[int, Role] | None = None
+    ) -> None:
         if len(self._tokens) >= TOKEN_CACHE_SIZE:
             self._tokens = {}
-        self._tokens[secret_hash] = (time.monotonic(), _detached_copy(token))
+        self._tokens[secret_hash] = (time.monotonic(), _detached_copy(token), dict(roles or {}))
 
     def tokens_exist(self) -> bool | None:
         entry = self._tokens_exist
@@ -132,9 +149,20 @@ def _database(request: Request) -> Database:
     return database
 
 
-def _lookup(database: Database, settings: Settings, secret: str) -> Token | None:
+def _lookup(
+    database: Database, settings: Settings, secret: str
+) -> tuple[Token, Mapping[int, Role]] | None:
     with database.session() as session:
-        return service.resolve(session, settings, secret)
+        token = service.resolve(session, settings, secret)
+        if token is None:
+            return None
+        # A token with the admin role of its own sees everything: its grants cannot matter.
+        roles = (
+            projects.roles_of_token(session, token.id)
+            if token.role_enum not in (Role.ADMIN, Role.TRIAL)
+            else {}
+        )
+        return token, roles
 
 
 def _look_for_tokens(database: Database, settings: Settings) -> bool:
@@ -155,6 +183,7 @@ async def authenticate(
         return cached
     settings = _settings(request)
     token = service.anonymous()
+    roles: Mapping[int, Role] = {}
     if settings.auth != "off":
         secret = credentials.credentials if credentials else None
         if secret is None and request.method in _SAFE_METHODS:
@@ -165,13 +194,18 @@ async def authenticate(
                 raise Unauthorized(
                     "the token is unknown or revoked", field="authorization", headers=_CHALLENGE
                 )
-            token = found
+            token, roles = found
         elif await _tokens_required(request, settings):
             raise Unauthorized(
                 "this server requires a token: send `Authorization: Bearer <token>`",
                 field="authorization",
                 headers=_CHALLENGE,
             )
+    request.state.access = (
+        everything()
+        if token.role_enum == Role.ADMIN
+        else Access(global_role=token.role_enum, project_roles=roles)
+    )
     request.state.token = token
     return token
 
@@ -179,10 +213,23 @@ async def authenticate(
 CurrentToken = Annotated[Token, Depends(authenticate)]
 
 
-async def _resolve(request: Request, settings: Settings, secret: str) -> Token | None:
+async def current_access(request: Request, token: CurrentToken) -> Access:
+    """What the caller may do, project by project (set by `authenticate`)."""
+    access: Access = request.state.access
+    return access
+
+
+CurrentAccess = Annotated[Access, Depends(current_access)]
+
+
+async def _resolve(
+    request: Request, settings: Settings, secret: str
+) -> tuple[Token, Mapping[int, Role]] | None:
     unstored = service.resolve_unstored(settings, secret)
-    if unstored is not None or not service.may_be_stored(secret):
-        return unstored
+    if unstored is not None:
+        return unstored, {}
+    if not service.may_be_stored(secret):
+        return None
     cache = token_cache(request.app)
     secret_hash = service.hash_secret(secret)
     found = cache.token(secret_hash)
@@ -191,7 +238,7 @@ async def _resolve(request: Request, settings: Settings, secret: str) -> Token |
         # stream of made-up tokens fill the cache, and a new token work only later.
         found = await run_in_threadpool(_lookup, _database(request), settings, secret)
         if found is not None:
-            cache.remember_token(secret_hash, found)
+            cache.remember_token(secret_hash, *found)
     return found
 
 
@@ -208,6 +255,8 @@ async def _tokens_required(request: Request, settings: Settings) -> bool:
 
 
 def required_role(method: str, path: str) -> Role:
+    if method in _SAFE_METHODS and path in FILTERED_READS:
+        return Role.VIEWER
     for prefix, role in ROUTE_ROLES:
         if path == prefix or path.startswith(prefix + "/"):
             return role
@@ -243,10 +292,32 @@ async def authorize(
     if path in PUBLIC_ROUTES:
         return
     token = await authenticate(request, credentials)
-    check(token, request.method, path, request.path_params)
+    access: Access = request.state.access
+    needed = check(token, request.method, path, request.path_params, access)
+    if needed is not None:
+        await run_in_threadpool(
+            _check_project, _database(request), access, request.path_params, needed
+        )
 
 
-def check(token: Token, method: str, path: str, path_params: dict[str, str]) -> None:
+def _check_project(
+    database: Database, access: Access, path_params: Mapping[str, Any], needed: Role
+) -> None:
+    with database.session(autocommit=True) as session:
+        projects.check_path(session, access, path_params, needed)
+
+
+def check(
+    token: Token,
+    method: str,
+    path: str,
+    path_params: Mapping[str, Any],
+    access: Access | None = None,
+) -> Role | None:
+    """Raises when the token may not call this route. Returns the role the route needs in
+    the project of the study or trial its path names when the token's own role does not
+    settle it: `authorize` then looks the project up (and answers 404 when the caller
+    may not see it, as for a study that does not exist)."""
     role = token.role_enum
     if role == Role.TRIAL:
         if (method, path) not in TRIAL_ROUTES:
@@ -260,13 +331,32 @@ def check(token: Token, method: str, path: str, path_params: dict[str, str]) -> 
                 f"this token belongs to trial {token.trial_id}, not trial {trial_id}",
                 field="trial_id",
             )
-        return
+        return None
     needed = required_role(method, path)
-    if role.rank < needed.rank:
-        raise Forbidden(
-            f"this needs the {needed.value} role; the token has {role.value}",
-            field="authorization",
-        )
+    if role.rank >= needed.rank:
+        # A role of the token's own holds in every project: nothing to look up.
+        return None
+    if access is not None:
+        if method in _SAFE_METHODS and path in FILTERED_READS:
+            # A listing: the endpoint shows only what the caller's projects hold.
+            return None
+        if _global_route(path):
+            pass
+        elif projects.names_objects(path_params):
+            if access.project_roles or not access.everywhere:
+                return needed
+        elif access.best_role.rank >= needed.rank:
+            # Names no project (a new study, an import): the endpoint checks the role in
+            # the project it acts on.
+            return None
+    raise Forbidden(
+        f"this needs the {needed.value} role; the token has {role.value}",
+        field="authorization",
+    )
+
+
+def _global_route(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in GLOBAL_ROLE_ROUTES)
 
 
 def require(role: Role) -> Callable[[Token], Token]:

@@ -14,6 +14,8 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"  # reads everything
     MEMBER = "member"  # creates studies, asks, reports and tells
     ADMIN = "admin"  # manages tokens and deletes
+    # No role of its own: only what it was granted in projects (app/projects).
+    NONE = "none"
     # Minted at ask time for one trial: report, heartbeat, log and complete that trial only.
     TRIAL = "trial"
 
@@ -22,7 +24,7 @@ class Role(enum.StrEnum):
         return _RANKS[self]
 
 
-_RANKS = {Role.TRIAL: 0, Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3}
+_RANKS = {Role.TRIAL: 0, Role.NONE: 0, Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3}
 
 
 class Token(Base):

@@ -9,8 +9,19 @@ from app.core.schemas import InputSchema, Schema
 
 
 class TokenCreate(InputSchema):
-    role: Literal["viewer", "member", "admin"]
+    role: Literal["viewer", "member", "admin", "none"] = Field(
+        description="The token's role in every project; with `project`, its role there only."
+    )
     name: str = Field(default="", max_length=200)
+    project: str | int | None = Field(
+        default=None,
+        description="A project (name or id): the token gets `role` in it and none elsewhere.",
+    )
+
+
+class ProjectRole(Schema):
+    project_id: int
+    role: str
 
 
 class TokenRead(Schema):
@@ -21,6 +32,8 @@ class TokenRead(Schema):
     trial_id: int | None = None
     created_at: datetime | None = None
     revoked_at: datetime | None = None
+    # Roles granted in projects, on top of `role` (which holds in every project).
+    projects: list[ProjectRole] = Field(default_factory=list)
 
 
 class TokenCreated(TokenRead):

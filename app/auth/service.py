@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import ANONYMOUS_ID, BOOTSTRAP_ID, Role, Token
 from app.auth.repository import TokenRepository
-from app.core.errors import NotFound
+from app.core.errors import Invalid, NotFound
 from app.db.types import utcnow
 from app.engine.base import TrialState
 from app.settings import Settings
@@ -119,10 +119,19 @@ def resolve(session: Session, settings: Settings, secret: str) -> Token | None:
     return TokenRepository(session).by_hash(hash_secret(secret))
 
 
-def create_token(session: Session, role: Role, name: str = "") -> tuple[Token, str]:
-    """Creates a person's token; returns it and its secret, which is not stored."""
+def create_token(
+    session: Session, role: Role, name: str = "", project: str | int | None = None
+) -> tuple[Token, str]:
+    """Creates a person's token; returns it and its secret, which is not stored.
+    With `project`, the token has `role` in that project and no role of its own."""
+    from app.projects import service as projects
+
     if role == Role.TRIAL:
         raise ValueError("trial tokens are minted when a trial is handed out")
+    if project is not None and role == Role.NONE:
+        raise Invalid("a token for a project needs a role in it", field="role")
+    # Resolved first, so that an unknown project leaves no token behind.
+    target = projects.resolve(session, project) if project is not None else None
     secret = new_secret(PERSON_PREFIX)
     token = Token(
         name=name,
@@ -131,8 +140,27 @@ def create_token(session: Session, role: Role, name: str = "") -> tuple[Token, s
         prefix=secret[: len(PERSON_PREFIX) + 4],
         created_at=utcnow(),
     )
+    if target is not None:
+        token.role = Role.NONE
     TokenRepository(session).add(token)
+    if target is not None:
+        projects.grant(session, target.id, token.id, role)
     return token, secret
+
+
+def project_roles_of(session: Session, token_id: int) -> list[dict[str, object]]:
+    from app.projects import service as projects
+
+    return [
+        {"project_id": pid, "role": role.value}
+        for pid, role in sorted(projects.roles_of_token(session, token_id).items())
+    ]
+
+
+def project_roles_of_tokens(
+    session: Session, token_ids: list[int]
+) -> dict[int, list[dict[str, object]]]:
+    return {token_id: project_roles_of(session, token_id) for token_id in token_ids}
 
 
 def mint_trial_token(session: Session, trial: Trial, caller: Token) -> str | None:

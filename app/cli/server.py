@@ -31,6 +31,12 @@ def register(commands: Any) -> None:
         help="API processes (default 1); more than one needs PostgreSQL and Redis",
     )
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="print one line per HTTP request (off by default: the dashboard and the "
+        "workers make many requests a second, which would bury everything else)",
+    )
     serve.set_defaults(handler=run_serve)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -102,12 +108,19 @@ def run_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_level=args.log_level,
+            access_log=args.access_log,
         )
         return 0
     from app.main import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
     return 0
 
 

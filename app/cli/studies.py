@@ -71,6 +71,15 @@ def register(commands: Any) -> None:
     importance.add_argument("--method", default="fanova", choices=["fanova", "permutation"])
     importance.set_defaults(handler=run_importance)
 
+    replay = actions.add_parser(
+        "replay",
+        parents=[common],
+        help="run a pbt/pb2 member's hyperparameter schedule from scratch as one trial",
+    )
+    replay.add_argument("study_id", type=int)
+    replay.add_argument("--trial", type=int, default=None, help="the member (default: the best)")
+    replay.set_defaults(handler=run_replay)
+
     trial = commands.add_parser("trial", help="trial output")
     trial_actions = trial.add_subparsers(dest="trial_command", metavar="ACTION", required=True)
     logs = trial_actions.add_parser("logs", parents=[common], help="print a trial's console output")
@@ -267,7 +276,10 @@ def run_watch(args: argparse.Namespace) -> int:
 
 def run_best(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        best = client.study(args.study_id).best_trial()
+        study = client.study(args.study_id)
+        if len(study.data.get("objectives") or []) > 1:
+            return _print_pareto(args, study.pareto())
+        best = study.best_trial()
     if best is None:
         print("no completed trial yet", file=sys.stderr)
         return 1
@@ -286,6 +298,49 @@ def run_best(args: argparse.Namespace) -> int:
     print(f"trial {best.number} (id {best.id}): value {_format(best.value)}")
     for name, value in best.params.items():
         print(f"  {name} = {_format(value)}")
+    return 0
+
+
+def _print_pareto(args: argparse.Namespace, front: dict[str, Any]) -> int:
+    """Several objectives: the best trials are the Pareto set, one row each."""
+    trials = front["trials"]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "hypervolume": front["hypervolume"],
+                    "reference_point": front["reference_point"],
+                    "reference_point_source": front["reference_point_source"],
+                    "trials": [
+                        {
+                            "trial_id": t["id"],
+                            "number": t["number"],
+                            "values": t["values"],
+                            "params": t["params"],
+                        }
+                        for t in trials
+                    ],
+                }
+            )
+        )
+        return 0
+    if not trials:
+        print("no feasible completed trial yet", file=sys.stderr)
+        return 1
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics = [f"{o['metric']} ({o['direction'][:3]})" for o in front["objectives"]]
+    table = Table("trial", *metrics, "params", title="Pareto set")
+    for t in trials:
+        params = ", ".join(f"{k}={_format(v)}" for k, v in t["params"].items())
+        table.add_row(str(t["number"]), *[_format(v) for v in t["values"] or []], params)
+    Console().print(table)
+    reference = ", ".join(_format(v) for v in front["reference_point"] or [])
+    print(
+        f"Pareto set: {len(trials)} trials; hypervolume {_format(front['hypervolume'])} "
+        f"against ({reference}), {front['reference_point_source']}"
+    )
     return 0
 
 
@@ -370,4 +425,16 @@ def run_importance(args: argparse.Namespace) -> int:
     for item in result["params"]:
         bar = "#" * round(30 * item["importance"])
         print(f"{item['param']:<{width}}  {item['importance']:6.3f}  {bar}")
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        trial = client.study(args.study_id).replay(args.trial)
+    replay = trial.data.get("extra", {}).get("replay", {})
+    changes = max(0, len(replay.get("schedule", [])) - 1)
+    print(
+        f"queued trial {trial.number} (id {trial.id}): replays trial "
+        f"{replay.get('trial_number')}'s schedule from scratch ({changes} changes)"
+    )
     return 0

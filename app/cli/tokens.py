@@ -1,4 +1,5 @@
-"""`tunelab token create | list | revoke`: API tokens, straight in the database."""
+"""`tunelab token create | list | revoke`: API tokens, straight in the database.
+`--project` makes a token of one project (its role there, none elsewhere)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def register(commands: Any) -> None:
     create = actions.add_parser("create", help="create a token and print it (shown only once)")
     create.add_argument("--role", choices=["viewer", "member", "admin"], default="member")
     create.add_argument("--name", default="", help="who or what uses it")
+    create.add_argument(
+        "--project",
+        default=None,
+        help="a project (name or id): the role holds there only (see `tunelab project`)",
+    )
     create.add_argument("--database-url", default=None)
     create.add_argument("--data-dir", default=None)
     create.set_defaults(handler=run_create)
@@ -45,21 +51,27 @@ def _database(args: argparse.Namespace) -> Any:
 def run_create(args: argparse.Namespace) -> int:
     from app.auth import service
     from app.auth.models import Role
+    from app.core.errors import ApiError
 
     database = _database(args)
     try:
         with database.session() as session:
-            token, secret = service.create_token(session, Role(args.role), args.name)
+            token, secret = service.create_token(session, Role(args.role), args.name, args.project)
             token_id = token.id
+    except ApiError as exc:
+        print(f"tunelab token create: {exc.detail}", file=sys.stderr)
+        return 1
     finally:
         database.dispose()
     # The secret alone on stdout, so that `TOKEN=$(tunelab token create)` works.
     print(secret)
-    print(f"token {token_id} ({args.role}) created; it is not shown again", file=sys.stderr)
+    where = f" in project {args.project}" if args.project is not None else ""
+    print(f"token {token_id} ({args.role}{where}) created; it is not shown again", file=sys.stderr)
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from app.auth import service
     from app.auth.repository import TokenRepository
 
     database = _database(args)
@@ -67,7 +79,11 @@ def run_list(args: argparse.Namespace) -> int:
         with database.session() as session:
             for token in TokenRepository(session).list(include_revoked=args.all):
                 revoked = f"  revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else ""
-                print(f"{token.id:>5}  {token.role:<7} {token.prefix}...  {token.name}{revoked}")
+                roles = service.project_roles_of(session, token.id)
+                shown = "".join(f"  {r['role']}@{r['project_id']}" for r in roles)
+                print(
+                    f"{token.id:>5}  {token.role:<7} {token.prefix}...  {token.name}{revoked}{shown}"
+                )
     finally:
         database.dispose()
     return 0

@@ -3,7 +3,18 @@
 from app.auth.models import Token
 from app.events.models import Event
 from app.metrics.models import MetricPoint
+from app.projects.models import Project, ProjectMember
 from app.studies.models import Study, StudyState
 from app.trials.models import Trial, TrialLog
 
-__all__ = ["Event", "MetricPoint", "Study", "StudyState", "Token", "Trial", "TrialLog"]
+__all__ = [
+    "Event",
+    "MetricPoint",
+    "Project",
+    "ProjectMember",
+    "Study",
+    "StudyState",
+    "Token",
+    "Trial",
+    "TrialLog",
+]

@@ -20,6 +20,7 @@ from app.engine.space import ParamValue, SearchSpace
 
 if TYPE_CHECKING:
     from app.engine.index import HistoryIndex
+    from app.engine.pareto import ConstraintSpec, ObjectiveSpec
 
 Direction = Literal["minimize", "maximize"]
 
@@ -97,6 +98,13 @@ class TrialRecord:
     # Objective metric by step (step = fidelity units for multi-fidelity studies).
     intermediate: Mapping[float, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)  # strategy-owned data on the trial
+    # Several objectives (app/engine/pareto.py): every objective's value as reported, in
+    # the study's order (`value` is the first), and each constraint metric's value.
+    values: tuple[float, ...] | None = None
+    constraint_values: tuple[float | None, ...] | None = None
+    # The other objectives' curves by metric, on the trial a scheduler decides on (several
+    # objectives: app/engine/pareto_rungs.py); empty elsewhere.
+    curves: Mapping[str, Mapping[float, float]] = field(default_factory=dict)
 
 
 class History(Protocol):
@@ -127,6 +135,19 @@ class StudyContext:
     options: Mapping[str, Any]
     fidelity: Fidelity | None = None
     max_trials: int | None = None
+    # Every objective (the first is `metric`/`direction`) and the constraints; empty for a
+    # study with one objective and none (app/engine/pareto.py).
+    objectives: tuple[ObjectiveSpec, ...] = ()
+    constraints: tuple[ConstraintSpec, ...] = ()
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        return tuple(o.direction for o in self.objectives) or (self.direction,)
+
+    @property
+    def multi(self) -> bool:
+        """Whether samplers must rank by several objectives or by feasibility."""
+        return len(self.objectives) > 1 or bool(self.constraints)
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,9 @@ class Suggestion:
     resume_trial_id: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # stored on the trial (e.g. bracket)
     reason: str = ""  # why a paused trial is resumed, recorded on its event
+    # Params of a resumed trial may change (population-based training's explore); these
+    # events (kind, reason, data) are recorded on the trial before its resume.
+    events: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()
 
 
 class SearchExhausted(Exception):

@@ -107,6 +107,7 @@ class HistoryIndex:
         self._pending: dict[int, TrialRecord] = {}
         self._configs: Counter[ConfigKey] = Counter()
         self._step_averages: defaultdict[float, array] = defaultdict(lambda: array("d"))
+        self._last_step: float | None = None  # the largest step a finished curve reached
         self._latest: dict[str, tuple[int, int]] = {}  # extra key -> (number, id)
         self._stale_latest: set[str] = set()
         # What each trial contributed, so that a new record can take it back out.
@@ -159,6 +160,8 @@ class HistoryIndex:
             for i in range(0, len(averages), 2):
                 insort(self._step_averages[averages[i]], averages[i + 1])
             done.averages = averages
+            if len(averages) and (self._last_step is None or averages[-2] > self._last_step):
+                self._last_step = averages[-2]
         for name in record.extra:
             latest = self._latest.get(name)
             if latest is None or latest[0] < record.number:
@@ -257,6 +260,12 @@ class HistoryIndex:
         """Running averages at `step` of the finished (completed or stopped) trials that
         reported that step, oriented and sorted."""
         return self._step_averages.get(step, ())
+
+    def last_step(self) -> float | None:
+        """The largest step a finished curve reached (the forecast rule's horizon when
+        the study has no fidelity). It never goes down: a replaced record's steps stay
+        counted, which is harmless for a horizon."""
+        return self._last_step
 
 
 class _Contribution:

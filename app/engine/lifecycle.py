@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -117,9 +117,14 @@ class Change:
 
     steps: tuple[Step, ...]
     value: float | Unchanged | None = UNCHANGED
+    # Several objectives (`value` is the first) and the constraint metrics' values.
+    values: tuple[float, ...] | Unchanged | None = UNCHANGED
+    constraint_values: tuple[float | None, ...] | Unchanged | None = UNCHANGED
     budget: float | Unchanged | None = UNCHANGED
     rung: int | Unchanged = UNCHANGED
     extra: Mapping[str, Any] | Unchanged = UNCHANGED  # the whole new mapping, merged
+    # New hyperparameters of a resumed trial (population-based training's explore).
+    params: Mapping[str, Any] | Unchanged = UNCHANGED
     worker: str | Unchanged | None = UNCHANGED
     budget_delta: float = 0.0  # fidelity units added to the study's budget_used
     retries_delta: int = 0
@@ -149,9 +154,12 @@ class Change:
         return (
             self.from_state != self.state
             or self.value is not UNCHANGED
+            or self.values is not UNCHANGED
+            or self.constraint_values is not UNCHANGED
             or self.budget is not UNCHANGED
             or self.rung is not UNCHANGED
             or self.extra is not UNCHANGED
+            or self.params is not UNCHANGED
         )
 
 
@@ -229,25 +237,37 @@ def resume(
     worker: str | None,
     extra: Mapping[str, Any] | None = None,
     reason: str = "",
+    params: Mapping[str, Any] | None = None,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
 ) -> Change:
     """A paused trial handed out again. The new budget (`budget`, else the one it had) is
-    clamped to `max_budget` (the fidelity's max); only the budget added is granted."""
+    clamped to `max_budget` (the fidelity's max); only the budget added is granted.
+    `params`: its new hyperparameters, when they change (population-based training);
+    `events` (kind, reason, data): recorded before the resume, the trial still paused."""
     old = trial.budget or 0.0
     new = budget if budget is not None else old
     if max_budget is not None:
         new = min(new, max_budget)
     because = f"resumed with budget {new:g} (was {old:g})" + (f": {reason}" if reason else "")
+    before = getattr(trial, "params", None)
+    changed = params is not None and dict(params) != dict(before or {})
+    notes = tuple(
+        _step(trial.state, TrialEvent.NOTE, why, kind, dict(data)) for kind, why, data in events
+    )
     return Change(
         steps=(
+            *notes,
             _step(
                 trial.state,
                 TrialEvent.RESUME,
                 because,
                 "resumed",
-                {"from_budget": old, "to_budget": new},
+                {"from_budget": old, "to_budget": new}
+                | ({"params": dict(params or {})} if changed else {}),
             ),
         ),
         budget=new,
+        params=dict(params or {}) if changed else UNCHANGED,
         extra=_merged(trial.extra, extra) if extra else UNCHANGED,
         worker=worker,
         budget_delta=max(0.0, new - old),
@@ -279,6 +299,7 @@ def decide(
     curve: Mapping[float, float],
     aggregate: str,
     direction: str,
+    results: Results | None = None,
 ) -> Change:
     """A scheduler's decision on a running trial. Its rung (never lowered) and `extra` are
     kept whatever the action; a stopped or paused trial gets the value of its curve (the
@@ -299,20 +320,41 @@ def decide(
         )
         return Change(steps=(step,), rung=rung, extra=extra)
     event = TrialEvent.STOP if decision.action == Action.STOP else TrialEvent.PAUSE
+    more = results.fields() if results is not None else {}
     return Change(
         steps=(_step(trial.state, event, decision.reason, "decision"),),
         value=aggregate_value(curve, aggregate, direction),
         rung=rung,
         extra=extra,
+        **more,
     )
 
 
-def finish(trial: TrialFacts, value: float | None, reason: str = "completed") -> Change:
-    """A running trial completed with its value."""
+@dataclass(frozen=True)
+class Results:
+    """A multi-objective or constrained trial's results beside its `value`."""
+
+    values: tuple[float, ...] | None = None
+    constraint_values: tuple[float | None, ...] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"values": self.values, "constraint_values": self.constraint_values}
+
+
+def finish(
+    trial: TrialFacts,
+    value: float | None,
+    reason: str = "completed",
+    results: Results | None = None,
+) -> Change:
+    """A running trial completed with its value (and, with several objectives or
+    constraints, all of its results)."""
+    more = results.fields() if results is not None else {}
     return Change(
         steps=(_step(trial.state, TrialEvent.COMPLETE, reason),),
         value=value,
         tally=Tally.RESULT,
+        **more,
     )
 
 
@@ -346,22 +388,28 @@ def fail(trial: TrialFacts, reason: str, tally: Tally | None = None) -> Change:
     return Change(steps=(_step(trial.state, TrialEvent.FAIL, reason),), tally=tally)
 
 
-def imported(trial: TrialFacts, state: TrialState, value: float | None) -> Change:
+def imported(
+    trial: TrialFacts, state: TrialState, value: float | None, results: Results | None = None
+) -> Change:
     """The end of an imported result (created running): completed or failed, with its value."""
     event = TrialEvent.COMPLETE if state == TrialState.COMPLETED else TrialEvent.FAIL
+    more = results.fields() if results is not None else {}
     return Change(
         steps=(_step(trial.state, event, "imported result"),),
         value=value,
         tally=Tally.RESULT if event == TrialEvent.COMPLETE else None,
+        **more,
     )
 
 
-def amend(trial: TrialFacts, value: float) -> Change:
+def amend(trial: TrialFacts, value: float, results: Results | None = None) -> Change:
     """A client's own final value for a trial the scheduler stopped: it replaces the one
     taken from its points."""
+    more = results.fields() if results is not None else {}
     return Change(
         steps=(_step(trial.state, TrialEvent.AMEND, "final value", logged=False),),
         value=value,
+        **more,
     )
 
 

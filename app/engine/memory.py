@@ -109,6 +109,8 @@ class MemoryStudy:
                 worker=None,
                 extra=suggestion.extra,
                 reason=suggestion.reason,
+                params=suggestion.params,
+                events=suggestion.events,
             )
             return self._apply(paused.id, change), True
         budget = suggestion.budget if suggestion.budget is not None else max_budget
@@ -121,10 +123,21 @@ class MemoryStudy:
         self.budget_used += change.budget_delta
         return record, False
 
-    def report(self, trial_id: int, points: Mapping[float, float]) -> Decision:
+    def report(
+        self,
+        trial_id: int,
+        points: Mapping[float, float],
+        others: Mapping[str, Mapping[float, float]] | None = None,
+    ) -> Decision:
+        """`points`: the first objective's; `others`: other objectives' points by metric."""
         record = self.history.get(trial_id)
         curve = {**record.intermediate, **points}
-        record = self.history.update(trial_id, intermediate=curve)
+        curves = {
+            name: {**record.curves.get(name, {}), **more} for name, more in (others or {}).items()
+        }
+        record = self.history.update(
+            trial_id, intermediate=curve, curves={**record.curves, **curves}
+        )
         decision = self.strategy.on_result(self.history, record)
         change = lifecycle.decide(
             record,
@@ -136,14 +149,31 @@ class MemoryStudy:
         self._apply(trial_id, change)
         return decision
 
-    def tell(self, trial_id: int, value: float, state: TrialState = TrialState.COMPLETED) -> None:
-        """Completes the trial with `value`, or fails it (`state` failed; retried while
+    def tell(
+        self,
+        trial_id: int,
+        value: float | Sequence[float],
+        state: TrialState = TrialState.COMPLETED,
+        constraints: Sequence[float | None] | None = None,
+    ) -> None:
+        """Completes the trial with `value` (a list with several objectives; `constraints`:
+        the constraint metrics' values), or fails it (`state` failed; retried while
         `max_retries` allows)."""
         record = self.history.get(trial_id)
         if state == TrialState.FAILED:
             self.fail(trial_id, "reported as failed")
         elif state == TrialState.COMPLETED:
-            self._apply(trial_id, lifecycle.finish(record, value))
+            if isinstance(value, int | float):
+                results = (
+                    None if constraints is None else lifecycle.Results(None, tuple(constraints))
+                )
+                self._apply(trial_id, lifecycle.finish(record, value, results=results))
+            else:
+                values = tuple(float(v) for v in value)
+                results = lifecycle.Results(
+                    values, None if constraints is None else tuple(constraints)
+                )
+                self._apply(trial_id, lifecycle.finish(record, values[0], results=results))
         else:
             raise ValueError(f"a trial is told completed or failed, not {state}")
 
@@ -172,10 +202,16 @@ def _fields(change: lifecycle.Change) -> dict[str, Any]:
     fields: dict[str, Any] = {"state": change.state}
     if change.value is not lifecycle.UNCHANGED:
         fields["value"] = change.value
+    if change.values is not lifecycle.UNCHANGED:
+        fields["values"] = change.values
+    if change.constraint_values is not lifecycle.UNCHANGED:
+        fields["constraint_values"] = change.constraint_values
     if change.budget is not lifecycle.UNCHANGED:
         fields["budget"] = change.budget
     if change.rung is not lifecycle.UNCHANGED:
         fields["rung"] = change.rung
     if change.extra is not lifecycle.UNCHANGED:
         fields["extra"] = dict(change.extra)
+    if change.params is not lifecycle.UNCHANGED:
+        fields["params"] = dict(change.params)
     return fields

@@ -25,7 +25,8 @@ M = TypeVar("M", bound=BaseModel)
 DEFAULT_GRID_POINTS = 5
 MAX_GRID_POINTS = 1000
 DEFAULT_STARTUP_TRIALS = 10
-DEFAULT_EI_CANDIDATES = 24
+DEFAULT_EI_CANDIDATES = 48
+DEFAULT_PRIOR_BETA = 5.0
 DEFAULT_MIN_TRIALS = 5
 DEFAULT_RANDOM_FRACTION = 1 / 3
 
@@ -53,12 +54,26 @@ class GridOptions(Options):
     )
 
 
-class TPEOptions(Options):
+class PriorOptions(Options):
+    """How tpe and gp use the space's priors (app/engine/priors.py); no effect without."""
+
+    prior_beta: float = Field(
+        default=DEFAULT_PRIOR_BETA,
+        ge=0,
+        le=1e6,
+        description="piBO's beta: the acquisition is weighted by prior(x) ** (beta / n).",
+    )
+    prior_mode_first: bool = Field(
+        default=True, description="Run the priors' own values as the first trial."
+    )
+
+
+class TPEOptions(PriorOptions):
     n_startup_trials: int = Field(default=DEFAULT_STARTUP_TRIALS, ge=0, le=100_000)
     n_ei_candidates: int = Field(default=DEFAULT_EI_CANDIDATES, ge=1, le=10_000)
 
 
-class GPOptions(Options):
+class GPOptions(PriorOptions):
     n_startup_trials: int = Field(default=DEFAULT_STARTUP_TRIALS, ge=0, le=100_000)
 
 
@@ -84,6 +99,29 @@ class MedianOptions(Options):
     rule: Literal["median"]
     min_trials: int = Field(default=DEFAULT_MIN_TRIALS, ge=0, le=1_000_000)
     warmup_steps: float = Field(default=0.0, ge=0)
+
+
+class ForecastOptions(Options):
+    rule: Literal["forecast"]
+    threshold: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Stop when the probability of beating the best completed trial is lower.",
+    )
+    min_points: int = Field(
+        default=3, ge=2, le=10_000, description="Reported points before a trial is forecast."
+    )
+    min_trials: int = Field(
+        default=1, ge=1, le=1_000_000, description="Completed trials before the rule acts."
+    )
+    warmup_steps: float = Field(default=0.0, ge=0)
+    horizon: float | None = Field(
+        default=None,
+        gt=0,
+        description="The step curves end at. None: the fidelity's max, else the last step "
+        "completed trials reached.",
+    )
 
 
 @lru_cache(maxsize=64)

@@ -53,7 +53,19 @@ def make_plan(
     notes: list[str] = []
     scheduler = "none"
     mode: str | None = None
-    if name in registry.MULTI_FIDELITY and fidelity is not None:
+    if name in registry.POPULATION and fidelity is not None:
+        # A population trains side by side: each member to the full budget, in intervals.
+        scheduler = name
+        population = min(int(strategy.options.get("population_size", 8)), max_trials)
+        spent = population * fidelity.max
+        brackets = [BracketPlan(0, 1.0, population, [RungPlan(0, fidelity.max, population, spent)])]
+        expected: float | None = spent
+        worst: float | None = spent
+        notes.append(
+            f"{population} members train to {fidelity.max:g}; exploits copy weights, so the "
+            "budget is the population's, whatever the number of exploits"
+        )
+    elif name in registry.MULTI_FIDELITY and fidelity is not None:
         scheduler = name
         mode = str(strategy.options["mode"])
         levels = fidelity.rungs()
@@ -77,8 +89,8 @@ def make_plan(
                 rungs.append(RungPlan(rung, levels[rung], reaching, spent))
                 previous = levels[rung]
             brackets.append(BracketPlan(bracket, weight, trials, rungs))
-        expected: float | None = sum(r.spent for b in brackets for r in b.rungs)
-        worst: float | None = max_trials * fidelity.max
+        expected = sum(r.spent for b in brackets for r in b.rungs)
+        worst = max_trials * fidelity.max
         if mode == "stop":
             notes.append(
                 "stop mode grants each trial the full budget; the scheduler ends most early"

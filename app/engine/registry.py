@@ -20,11 +20,15 @@ from app.engine.base import (
 from app.engine.errors import ConfigError
 from app.engine.samplers.gp import GPSampler
 from app.engine.samplers.grid import GridSampler
+from app.engine.samplers.mo import MOTPESampler
+from app.engine.samplers.nsga2 import NSGA2Options, NSGA2Sampler
 from app.engine.samplers.random import RandomSampler
 from app.engine.samplers.sobol import SobolSampler
 from app.engine.samplers.tpe import TPESampler
+from app.engine.schedulers.forecast import ForecastRule, ForecastStop
 from app.engine.schedulers.hyperband import ASHA, BOHB, Hyperband
 from app.engine.schedulers.median import MedianStoppingRule
+from app.engine.schedulers.pbt import PB2, PB2Options, PBTOptions, PopulationBasedTraining
 
 # Samplers choose configs; `strategy.name` may name one directly.
 SAMPLERS: dict[str, type[Sampler]] = {
@@ -33,6 +37,9 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "sobol": SobolSampler,
     "tpe": TPESampler,
     "gp": GPSampler,
+    # Several objectives and constraints (app/engine/pareto.py).
+    "nsga2": NSGA2Sampler,
+    "motpe": MOTPESampler,
 }
 
 # Multi-fidelity schedulers named by `strategy.name`; they need the study's `fidelity`
@@ -41,12 +48,21 @@ MULTI_FIDELITY: dict[str, type[Scheduler]] = {
     "asha": ASHA,
     "hyperband": Hyperband,
     "bohb": BOHB,
+    "pbt": PopulationBasedTraining,
+    "pb2": PB2,
 }
+# Population-based strategies (also multi-fidelity): they change a trial's params when
+# they resume it, and need scripts that checkpoint (execution.checkpoint).
+POPULATION = frozenset({"pbt", "pb2"})
 
 # Early-stopping rules named by `early_stopping.rule`, usable beside any sampler.
 STOPPING_RULES: dict[str, type[Scheduler]] = {
     "median": MedianStoppingRule,
+    "forecast": ForecastRule,
 }
+# Rules the successive-halving schedulers take as an extra stop after their own decision.
+EXTRA_STOPS = frozenset({"forecast"})
+TAKE_EXTRA_STOPS = frozenset({"asha", "hyperband", "bohb"})
 
 # What each name reads from the body (app/engine/options.py holds them and their defaults).
 SAMPLER_OPTIONS: dict[str, type[options.Options]] = {
@@ -55,13 +71,20 @@ SAMPLER_OPTIONS: dict[str, type[options.Options]] = {
     "sobol": options.SobolOptions,
     "tpe": options.TPEOptions,
     "gp": options.GPOptions,
+    "nsga2": NSGA2Options,
+    "motpe": options.TPEOptions,
 }
-SCHEDULER_OPTIONS: dict[str, type[options.HyperbandOptions]] = {
+SCHEDULER_OPTIONS: dict[str, type[options.Options]] = {
     "asha": options.ASHAOptions,
     "hyperband": options.HyperbandOptions,
     "bohb": options.BOHBOptions,
+    "pbt": PBTOptions,
+    "pb2": PB2Options,
 }
-RULE_OPTIONS: dict[str, type[options.Options]] = {"median": options.MedianOptions}
+RULE_OPTIONS: dict[str, type[options.Options]] = {
+    "median": options.MedianOptions,
+    "forecast": options.ForecastOptions,
+}
 
 # Keys of `strategy` that are not options of the strategy itself.
 _NOT_OPTIONS = ("name", "seed")
@@ -171,8 +194,12 @@ def parse(
         if not isinstance(rule, str) or rule not in STOPPING_RULES:
             known = ", ".join(sorted(STOPPING_RULES)) or "none available"
             raise ConfigError("early_stopping.rule", f"unknown rule {rule!r}; use one of: {known}")
-        if name in MULTI_FIDELITY:
-            raise ConfigError("early_stopping", f"the {name} strategy already stops trials early")
+        if name in MULTI_FIDELITY and (rule not in EXTRA_STOPS or name not in TAKE_EXTRA_STOPS):
+            takes = ", ".join(sorted(EXTRA_STOPS)) if name in TAKE_EXTRA_STOPS else "none"
+            raise ConfigError(
+                "early_stopping",
+                f"the {name} strategy already stops trials early; extra stops it takes: {takes}",
+            )
         rule_options = _dump(options.parse(RULE_OPTIONS[rule], early_stopping, "early_stopping"))
     return StrategySettings(name, strategy.get("seed"), _dump(parsed), rule_options)
 
@@ -223,10 +250,19 @@ def build(
     (defaults included), so strategies read every option they know."""
     settings = parse_stored(strategy, early_stopping)
     context = replace(context, options=settings.options)
-    sampler = SAMPLERS[settings.sampler](context)
+    sampler_type = SAMPLERS[settings.sampler]
+    if sampler_type is TPESampler and context.multi:
+        # `tpe` on a study with several objectives or constraints ranks its results by
+        # non-dominated sorting and feasibility (Optuna does the same).
+        sampler_type = MOTPESampler
+    sampler = sampler_type(context)
     scheduler: Scheduler
     if settings.name in MULTI_FIDELITY:
         scheduler = MULTI_FIDELITY[settings.name](context)
+        extra_rule = str((settings.early_stopping or {}).get("rule"))
+        if extra_rule in EXTRA_STOPS and settings.name in TAKE_EXTRA_STOPS:
+            rule_context = replace(context, options=dict(settings.early_stopping or {}))
+            scheduler = ForecastStop(scheduler, ForecastRule(rule_context))
     elif settings.early_stopping:
         rule = str(settings.early_stopping["rule"])
         rule_context = replace(context, options={**settings.options, **settings.early_stopping})

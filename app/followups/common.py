@@ -90,6 +90,10 @@ def child_body(parent: Study, **changes: Any) -> StudyCreate:
     body: dict[str, Any] = {
         "name": parent.name,
         "objective": settings.objective.model_dump(),
+        # Several objectives and constraints carry over (app/engine/pareto.py).
+        "objectives": parent.objectives,
+        "constraints": parent.constraints or [],
+        "reference_point": parent.reference_point,
         "space": parent.space,
         "strategy": settings.strategy.as_body(),
         "early_stopping": settings.strategy.early_stopping,
@@ -98,6 +102,8 @@ def child_body(parent: Study, **changes: Any) -> StudyCreate:
         "execution": settings.execution.model_dump() if settings.execution else None,
         "tags": {},
         "parent_study_id": parent.id,
+        # A follow-up stays in its parent's project (the caller's access was checked there).
+        "project": parent.project_id,
     }
     body.update(changes)
     try:

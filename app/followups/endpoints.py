@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from sqlalchemy.orm import Session
 
+from app.auth.dependencies import CurrentAccess
 from app.db.session import SessionDep, unit_of_work
 from app.followups import common, promotion, reuse
 from app.followups.schemas import (
@@ -11,6 +13,7 @@ from app.followups.schemas import (
     PromoteRequest,
     WarmStartRequest,
 )
+from app.projects import service as projects
 
 router = APIRouter(prefix="/studies", tags=["follow-ups"])
 
@@ -23,9 +26,18 @@ async def promote(study_id: int, body: PromoteRequest, request: Request) -> Foll
 
 
 @router.post("/{study_id}/warm_start")
-async def warm_start(study_id: int, body: WarmStartRequest, request: Request) -> FollowupRead:
-    """Reuse parent studies: their results as observations, or their best configs queued."""
-    return await unit_of_work(request, lambda session: reuse.warm_start(session, study_id, body))
+async def warm_start(
+    study_id: int, body: WarmStartRequest, request: Request, access: CurrentAccess
+) -> FollowupRead:
+    """Reuse parent studies: their results as observations, or their best configs queued.
+    Parents the caller may not see are not found."""
+
+    def work(session: Session) -> FollowupRead:
+        parents = list(dict.fromkeys(body.parents))
+        projects.check_visible_studies(session, access, parents, "parents", indexed=True)
+        return reuse.warm_start(session, study_id, body)
+
+    return await unit_of_work(request, work)
 
 
 @router.post("/{study_id}/extend")
@@ -35,5 +47,5 @@ async def extend(study_id: int, body: ExtendRequest, request: Request) -> Follow
 
 
 @router.get("/{study_id}/lineage")
-def lineage(study_id: int, session: SessionDep) -> LineageRead:
-    return common.lineage(session, study_id)
+def lineage(study_id: int, session: SessionDep, access: CurrentAccess) -> LineageRead:
+    return projects.visible_lineage(session, access, common.lineage(session, study_id))

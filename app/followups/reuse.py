@@ -51,6 +51,10 @@ def _fit(config: dict[str, Any], space: SearchSpace) -> tuple[dict[str, Any], li
             clipped = min(param.high, max(param.low, float(value)))
             fitted[param.name] = param.quantize(clipped)
             changed.append(f"{param.name}: {value!r} -> {fitted[param.name]!r}")
+    if space.conditional:
+        # A conditional space: keep only what the fitted parents make active.
+        active = space.active(fitted)
+        return active, [note for note in changed if note.split(":", 1)[0] in active]
     return fitted, changed
 
 

@@ -9,7 +9,10 @@ Two methods, both through maintained libraries:
   2001): how much the forest's fit drops when a parameter's values are shuffled.
 
 Numeric parameters enter in the space's unit coordinates, so a log-scaled learning rate
-is judged on its log scale, as the samplers see it.
+is judged on its log scale, as the samplers see it. A conditional parameter absent from a
+trial (inactive) is not dropped: it enters as a value of its own, `INACTIVE_UNIT` below
+the range for numbers and an extra "inactive" choice for categories, so that trials of
+every branch of the space are fitted together.
 
 The cost is bounded whatever the study's size: at most `MAX_ROWS` trials (an even random
 sample, the same for the same trials) are fitted, and fANOVA's forest has `FANOVA_TREES`
@@ -36,6 +39,10 @@ SEED = 0
 MAX_ROWS = 1000
 FANOVA_TREES = 16
 FANOVA_DEPTH = 8
+# Where an inactive numeric parameter sits, below the unit range of active values: a
+# tree splits it off from every active value with one cut.
+INACTIVE_UNIT = -0.25
+INACTIVE_LABEL = "inactive"
 LABELS = {
     "fanova": "fANOVA: share of the variance explained",
     "permutation": "permutation importance (random forest)",
@@ -113,7 +120,15 @@ def _sample(
 
 
 def _unit_row(params: Sequence[Param], config: Mapping[str, Any]) -> list[float]:
-    return [float(p.to_unit(config[p.name])) for p in params]
+    return [float(p.to_unit(config[p.name])) if p.name in config else INACTIVE_UNIT for p in params]
+
+
+def _inactive_choice(param: CategoricalParam) -> str:
+    """A choice standing for "inactive" that is none of the parameter's own."""
+    label = INACTIVE_LABEL
+    while label in param.choices:
+        label = f"({label})"
+    return label
 
 
 def _permutation(
@@ -143,15 +158,27 @@ def _fanova(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions: dict[str, BaseDistribution] = {}
     for param in params:
+        sometimes_inactive = any(param.name not in c for c in configs)
         if isinstance(param, CategoricalParam):
-            distributions[param.name] = CategoricalDistribution(list(param.choices))
+            choices = list(param.choices)
+            if sometimes_inactive:
+                choices.append(_inactive_choice(param))
+            distributions[param.name] = CategoricalDistribution(choices)
         else:
-            distributions[param.name] = FloatDistribution(0.0, 1.0)
+            low = INACTIVE_UNIT if sometimes_inactive else 0.0
+            distributions[param.name] = FloatDistribution(low, 1.0)
     study = optuna.create_study(direction="minimize")
     for config, value in zip(configs, values, strict=True):
         row: dict[str, Any] = {}
         for param in params:
-            if isinstance(param, CategoricalParam):
+            if param.name not in config:
+                inactive = (
+                    _inactive_choice(param)
+                    if isinstance(param, CategoricalParam)
+                    else INACTIVE_UNIT
+                )
+                row[param.name] = inactive
+            elif isinstance(param, CategoricalParam):
                 row[param.name] = config[param.name]
             else:
                 row[param.name] = float(param.to_unit(config[param.name]))

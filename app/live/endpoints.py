@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from app.db.session import SessionDep
+from app.auth.dependencies import CurrentAccess
+from app.db.session import Database, SessionDep
 from app.live.hub import Hub, Subscription
+from app.projects import service as projects
+from app.projects.access import Access
 from app.studies import service as studies
 
 router = APIRouter(tags=["live"])
@@ -27,18 +30,24 @@ def _frame(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
 
-async def _stream(request: Request, hub: Hub, study_id: int | None) -> AsyncIterator[bytes]:
+# Whether the caller may see a study's changes (None: every study's).
+Visible = Callable[[int], Awaitable[bool]]
+
+
+async def _stream(
+    request: Request, hub: Hub, study_id: int | None, visible: Visible | None = None
+) -> AsyncIterator[bytes]:
     async with hub.listen(study_id) as subscription:
         yield b"retry: 2000\n\n" + _frame("ready", {"study_id": study_id})
         while not await request.is_disconnected():
-            frames = await _next_frames(subscription)
+            frames = await _next_frames(subscription, visible)
             if frames:
                 yield frames
             else:
                 yield b": keep-alive\n\n"
 
 
-async def _next_frames(subscription: Subscription) -> bytes:
+async def _next_frames(subscription: Subscription, visible: Visible | None = None) -> bytes:
     try:
         first = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
     except TimeoutError:
@@ -54,13 +63,39 @@ async def _next_frames(subscription: Subscription) -> bytes:
     changes = [first]
     while not subscription.queue.empty() and len(changes) < MAX_BATCH:
         changes.append(subscription.queue.get_nowait())
+    if visible is not None:
+        changes = [c for c in changes if await visible(int(c["study_id"]))]
     return b"".join(_frame(c["kind"], {"study_id": c["study_id"], **c["data"]}) for c in changes)
 
 
-def _sse(request: Request, study_id: int | None) -> StreamingResponse:
+def _visible_to(request: Request, access: Access) -> Visible | None:
+    """For the all-studies stream of a caller that does not see every project: whether a
+    study is in one of its projects, looked up once per study (a study never moves)."""
+    if access.visible_projects() is None:
+        return None
+    database: Database = request.app.state.database
+    known: dict[int, bool] = {}
+
+    def look_up(study_id: int) -> bool:
+        with database.session(autocommit=True) as session:
+            return study_id in projects.visible_study_ids(session, access, [study_id])
+
+    async def visible(study_id: int) -> bool:
+        if study_id not in known:
+            if len(known) > 100_000:
+                known.clear()
+            known[study_id] = await to_thread.run_sync(look_up, study_id)
+        return known[study_id]
+
+    return visible
+
+
+def _sse(
+    request: Request, study_id: int | None, visible: Visible | None = None
+) -> StreamingResponse:
     hub: Hub = request.app.state.hub
     return StreamingResponse(
-        _stream(request, hub, study_id),
+        _stream(request, hub, study_id, visible),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -87,7 +122,9 @@ async def study_events(study_id: int, request: Request, session: SessionDep) -> 
 
 
 @router.get("/events", response_class=StreamingResponse)
-async def all_events(request: Request, session: SessionDep) -> StreamingResponse:
-    """Changes of every study (for the studies list)."""
+async def all_events(
+    request: Request, session: SessionDep, access: CurrentAccess
+) -> StreamingResponse:
+    """Changes of every study the caller may see (for the studies list)."""
     await to_thread.run_sync(session.close)
-    return _sse(request, None)
+    return _sse(request, None, _visible_to(request, access))

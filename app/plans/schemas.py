@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from app.core.schemas import Schema
 
 
@@ -17,6 +19,14 @@ class BracketPlanRead(Schema):
     rungs: list[RungPlanRead]
 
 
+class PriorPlanRead(Schema):
+    """A parameter's prior (the space's `prior`) and how the strategy uses it."""
+
+    param: str
+    value: str | int | float | bool
+    confidence: Literal["low", "medium", "high"]
+
+
 class PlanRead(Schema):
     """What the study's strategy will spend: per bracket, trials and budget per rung."""
 
@@ -30,3 +40,4 @@ class PlanRead(Schema):
     worst_case_budget: float | None
     budget_used: float
     notes: list[str]
+    priors: list[PriorPlanRead] = []

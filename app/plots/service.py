@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import Invalid
 from app.importance import service as importance_service
 from app.importance.compute import LABELS
-from app.plots import builders, rows, serialize
+from app.plots import builders, pareto, rows, serialize
 from app.plots.repository import PlotRepository, TrialRow
 from app.studies.models import Study
 from app.trials.models import Trial
@@ -48,7 +48,30 @@ def _curves(
     for trial_id, cursor in repo.cursors(running).items():
         if trial_id in series:
             series[trial_id].cursor = cursor
-    return builders.curves(trials, series, metric, study.fidelity, study.best_trial_id, note)
+    return builders.curves(
+        trials,
+        series,
+        metric,
+        study.fidelity,
+        study.best_trial_id,
+        note,
+        forecast_horizon=_forecast_horizon(study, trials) if metric == study.metric else None,
+    )
+
+
+def _forecast_horizon(study: Study, trials: list[TrialRow]) -> float | None:
+    """Where running curves are forecast to (a dashed band on the learning curves): the
+    forecast rule's `horizon`, else the fidelity's max, else the last step completed
+    trials reached; None (no band) for a study with neither a fidelity nor the rule."""
+    rule = study.early_stopping or {}
+    if rule.get("horizon") is not None:
+        return float(rule["horizon"])
+    if study.fidelity and study.fidelity.get("max") is not None:
+        return float(study.fidelity["max"])
+    if rule.get("rule") != "forecast":
+        return None
+    steps = [t.last_step for t in trials if t.state == "completed" and t.last_step is not None]
+    return max(steps) if steps else None
 
 
 def _contour(
@@ -88,11 +111,14 @@ BUILDERS: dict[str, Builder] = {
     "importance": _importance,
     "rungs": lambda s, st, t, o: builders.rungs(t, st.fidelity, st.metric),
     "timeline": lambda s, st, t, o: builders.timeline(t),
+    # Several objectives: drawn only for such studies by the dashboard.
+    "pareto": pareto.pareto_figure,
+    "hypervolume": pareto.hypervolume_figure,
 }
 KINDS = tuple(BUILDERS)
 # Figures drawn from the light rows (no parameters, times or worker): the page's first
 # chart among them, so that it does not wait for the full rows of a large study.
-LIGHT = ("history", "curves", "rungs")
+LIGHT = ("history", "curves", "rungs", "pareto", "hypervolume")
 # Figure JSON is kept per study version: for good where the figure depends on nothing
 # else, seconds for the curves (metric points come without a new version; the page
 # extends running trials from the cursors the figure carries, so an older figure is

@@ -5,7 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from app.auth.dependencies import CurrentAccess
 from app.db.session import SessionDep, unit_of_work
+from app.projects import service as projects
 from app.studies import service
 from app.studies.models import StudyState
 from app.studies.schemas import StudyCreate, StudyList, StudyRead, StudyUpdate
@@ -14,9 +16,16 @@ router = APIRouter(prefix="/studies", tags=["studies"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_study(body: StudyCreate, request: Request) -> StudyRead:
+async def create_study(body: StudyCreate, request: Request, access: CurrentAccess) -> StudyRead:
     def work(session: Session) -> StudyRead:
-        return service.read_study(session, service.create_study(session, body))
+        project_id = projects.project_for_new_study(session, access, body.project)
+        if body.parent_study_id is not None:
+            projects.check_visible_studies(
+                session, access, [body.parent_study_id], "parent_study_id"
+            )
+        return service.read_study(
+            session, service.create_study(session, body, project_id=project_id)
+        )
 
     return await unit_of_work(request, work)
 
@@ -24,11 +33,19 @@ async def create_study(body: StudyCreate, request: Request) -> StudyRead:
 @router.get("")
 def list_studies(
     session: SessionDep,
+    access: CurrentAccess,
     state: StudyState | None = None,
+    project: Annotated[
+        str | None, Query(description="Only this project's studies (name or id).")
+    ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StudyList:
-    items, total = service.list_studies(session, offset, limit, state.value if state else None)
+    """The studies of the projects the caller sees, newest first."""
+    shown = projects.visible_filter(session, access, project)
+    items, total = service.list_studies(
+        session, offset, limit, state.value if state else None, shown
+    )
     return StudyList(items=items, total=total)
 
 

@@ -37,6 +37,12 @@ class Study(Base):
     metric: Mapped[str] = mapped_column(String(200))
     direction: Mapped[str] = mapped_column(String(8))
     aggregate: Mapped[str] = mapped_column(String(8), default="last")
+    # Several objectives ([{metric, direction, aggregate}], the first is metric/direction
+    # above) and constraints ([{metric, op, value}]); None for one objective and none.
+    objectives: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    constraints: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # The hypervolume's reference point as given (None: derived from the results).
+    reference_point: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     space: Mapped[dict[str, Any]] = mapped_column(JSON)
     strategy: Mapped[dict[str, Any]] = mapped_column(JSON)
     early_stopping: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -49,6 +55,8 @@ class Study(Base):
         ForeignKey("studies.id", ondelete="SET NULL"), nullable=True, index=True
     )
     seed: Mapped[int] = mapped_column(Integer)
+    # The project the study belongs to (app/projects): who may see and act on it.
+    project_id: Mapped[int] = mapped_column(Integer, default=0, index=True)
 
     # Counters kept on the row (under its lock) so that listing and asking stay O(1).
     next_number: Mapped[int] = mapped_column(Integer, default=0)

@@ -36,9 +36,18 @@ class StudyRepository:
         self.session.delete(study)
         self.session.flush()
 
-    def page(self, offset: int, limit: int, state: str | None = None) -> tuple[list[Study], int]:
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        state: str | None = None,
+        projects: frozenset[int] | None = None,
+    ) -> tuple[list[Study], int]:
         stmt = select(Study)
         count = select(func.count()).select_from(Study)
+        if projects is not None:
+            stmt = stmt.where(Study.project_id.in_(projects))
+            count = count.where(Study.project_id.in_(projects))
         if state:
             stmt = stmt.where(Study.state == state)
             count = count.where(Study.state == state)

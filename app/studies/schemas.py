@@ -3,12 +3,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from app.core.schemas import InputSchema, Schema, WireFloat
 from app.studies.models import StudyState
 
 NameStr = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class PriorSpec(InputSchema):
+    """The user's belief about a parameter (app/engine/priors.py); checked against its range."""
+
+    value: str | int | float | bool
+    confidence: Literal["low", "medium", "high"] = "medium"
+
+
+ConditionSpec = Annotated[
+    dict[str, list[str | int | float | bool]],
+    Field(
+        description="Active only when every named parent parameter has one of the listed "
+        'values, e.g. {"optimizer": ["sgd"]} (app/engine/space.py checks the parents).'
+    ),
+]
 
 
 class FloatSpec(InputSchema):
@@ -18,6 +34,8 @@ class FloatSpec(InputSchema):
     scale: Literal["linear", "log", "reverse_log"] = "linear"
     step: float | None = None
     role: str | None = Field(default=None, description="learning_rate, per_device_batch_size, ...")
+    prior: PriorSpec | None = None
+    condition: ConditionSpec | None = None
 
 
 class IntSpec(InputSchema):
@@ -27,18 +45,23 @@ class IntSpec(InputSchema):
     scale: Literal["linear", "log"] = "linear"
     step: int | None = None
     role: str | None = None
+    prior: PriorSpec | None = None
+    condition: ConditionSpec | None = None
 
 
 class CategoricalSpec(InputSchema):
     type: Literal["categorical"]
     choices: list[str | int | float | bool] = Field(min_length=1)
     role: str | None = None
+    prior: PriorSpec | None = None
+    condition: ConditionSpec | None = None
 
 
 class FixedSpec(InputSchema):
     type: Literal["fixed"]
     value: str | int | float | bool
     role: str | None = None
+    condition: ConditionSpec | None = None
 
 
 ParamSpec = Annotated[
@@ -52,6 +75,18 @@ class Objective(InputSchema):
     aggregate: Literal["last", "best"] = Field(
         default="last", description="How a trial's value comes from its metric points."
     )
+
+
+class Constraint(InputSchema):
+    """A limit on a metric, read from the trial's points like an objective (last point)."""
+
+    metric: NameStr
+    op: Literal["<=", ">="]
+    value: float = Field(allow_inf_nan=False)
+
+
+MAX_OBJECTIVES = 3
+MAX_CONSTRAINTS = 10
 
 
 class StrategySpec(InputSchema):
@@ -156,6 +191,11 @@ class ExecutionSpec(InputSchema):
         le=3600,
         description="Seconds between SIGTERM and SIGKILL when a trial is stopped.",
     )
+    checkpoint: bool = Field(
+        default=False,
+        description="The script saves a checkpoint in TUNELAB_CHECKPOINT_DIR when it exits and "
+        "loads it when it starts: needed by pbt and pb2, which copy a member's folder into another's.",
+    )
 
     @field_validator("env")
     @classmethod
@@ -174,7 +214,16 @@ class ExecutionSpec(InputSchema):
 
 class StudyCreate(InputSchema):
     name: NameStr
+    # One objective, or `objectives` (the first is then `objective` too).
     objective: Objective
+    objectives: list[Objective] | None = Field(
+        default=None, min_length=1, max_length=MAX_OBJECTIVES
+    )
+    constraints: list[Constraint] = Field(default_factory=list, max_length=MAX_CONSTRAINTS)
+    reference_point: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="Hypervolume reference point, one value per objective (default: derived).",
+    )
     space: dict[str, ParamSpec]
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     early_stopping: EarlyStopping | None = None
@@ -183,6 +232,22 @@ class StudyCreate(InputSchema):
     execution: ExecutionSpec | None = None
     tags: dict[str, Any] = Field(default_factory=dict)
     parent_study_id: int | None = None
+    project: str | int | None = Field(
+        default=None,
+        description="The project (name or id) the study belongs to; default: the default "
+        "project. Needs the member role there.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_objective(cls, data: Any) -> Any:
+        """`objectives` alone: the first one is `objective` (what every single-objective
+        reader uses); both given must agree (checked in the service, naming the field)."""
+        if isinstance(data, dict) and data.get("objective") is None:
+            many = data.get("objectives")
+            if isinstance(many, list) and many:
+                data = {**data, "objective": many[0]}
+        return data
 
 
 class StudyUpdate(InputSchema):
@@ -198,6 +263,9 @@ class StudyRead(Schema):
     state: StudyState
     state_reason: str
     objective: Objective
+    objectives: list[Objective] = Field(default_factory=list)
+    constraints: list[Constraint] = Field(default_factory=list)
+    reference_point: list[float] | None = None
     space: dict[str, Any]
     strategy: dict[str, Any]
     early_stopping: dict[str, Any] | None
@@ -206,6 +274,7 @@ class StudyRead(Schema):
     execution: dict[str, Any] | None
     tags: dict[str, Any]
     parent_study_id: int | None
+    project_id: int = 0
     seed: int
     best_value: WireFloat | None
     best_trial_id: int | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from app.engine.base import TrialState
 from app.engine.errors import ConfigError
 from app.engine.space import SearchSpace
 from app.events.repository import EventRepository
+from app.projects import service as project_service
 from app.studies.models import Study, StudyState
 from app.studies.repository import StudyRepository
 from app.studies.schemas import StudyCreate, StudyRead, StudyUpdate
@@ -43,11 +45,83 @@ def validate_study(body: StudyCreate) -> SearchSpace:
     strategy = body.strategy.model_dump(exclude_none=True)
     early = body.early_stopping.model_dump(exclude_none=True) if body.early_stopping else None
     registry.validate(strategy, early, has_fidelity=fidelity is not None)
+    _validate_objectives(body)
+    if strategy.get("name") in registry.POPULATION:
+        _check_population(strategy, body)
     return space
 
 
-def create_study(session: Session, body: StudyCreate, actor: str = "api") -> Study:
+def _check_population(strategy: dict[str, Any], body: StudyCreate) -> None:
+    """PBT and PB2 move weights between trials through their checkpoint folders: a script
+    the runner starts must say it saves and loads one."""
+    from app.engine.schedulers.pbt import check_options
+
+    check_options(strategy, body.fidelity)
+    if body.execution is not None and not body.execution.checkpoint:
+        raise ConfigError(
+            "execution.checkpoint",
+            f"the {strategy['name']} strategy resumes members from copies of each other's "
+            "checkpoints: make the script save its state in TUNELAB_CHECKPOINT_DIR when it "
+            "exits and load it when it starts, then set execution.checkpoint: true",
+        )
+
+
+def _validate_objectives(body: StudyCreate) -> None:
+    """Several objectives and constraints: what pydantic cannot check (app/engine/pareto.py)."""
+    objectives = body.objectives or [body.objective]
+    if body.objectives and body.objectives[0] != body.objective:
+        raise ConfigError(
+            "objectives", "give `objective` or `objectives`; when both, the first must be it"
+        )
+    seen: set[str] = set()
+    for i, objective in enumerate(objectives):
+        if objective.metric in seen:
+            raise ConfigError(f"objectives.{i}.metric", f"{objective.metric!r} is given twice")
+        seen.add(objective.metric)
+    for i, constraint in enumerate(body.constraints):
+        if constraint.metric in seen:
+            raise ConfigError(
+                f"constraints.{i}.metric",
+                f"{constraint.metric!r} is already an objective or constrained",
+            )
+        seen.add(constraint.metric)
+    if body.reference_point is not None and len(body.reference_point) != len(objectives):
+        raise ConfigError(
+            "reference_point",
+            f"needs one value per objective ({len(objectives)}), got {len(body.reference_point)}",
+        )
+    if len(objectives) > 1:
+        sampler = registry.parse(
+            body.strategy.model_dump(exclude_none=True), None, body.fidelity is not None
+        ).sampler
+        if sampler == "gp":
+            raise ConfigError(
+                "strategy.name",
+                "gp optimizes one objective; use nsga2, motpe (or tpe), random or sobol",
+            )
+        if body.early_stopping is not None:
+            raise ConfigError(
+                "early_stopping", "stopping rules compare one objective; give one objective"
+            )
+        if body.limits.target_value is not None:
+            raise ConfigError(
+                "limits.target_value", "a study with several objectives has no single target"
+            )
+        if body.limits.max_trials_without_improvement is not None:
+            raise ConfigError(
+                "limits.max_trials_without_improvement",
+                "a study with several objectives has no single best value",
+            )
+
+
+def create_study(
+    session: Session, body: StudyCreate, actor: str = "api", project_id: int | None = None
+) -> Study:
+    """`project_id`: where the caller checked it may create (app/projects); None: the
+    project the body names, or the default one."""
     validate_study(body)
+    if project_id is None:
+        project_id = project_service.resolve(session, body.project).id
     if (
         body.parent_study_id is not None
         and StudyRepository(session).get(body.parent_study_id) is None
@@ -64,6 +138,11 @@ def create_study(session: Session, body: StudyCreate, actor: str = "api") -> Stu
         metric=body.objective.metric,
         direction=body.objective.direction,
         aggregate=body.objective.aggregate,
+        objectives=[o.model_dump() for o in body.objectives]
+        if body.objectives and len(body.objectives) > 1
+        else None,
+        constraints=[c.model_dump() for c in body.constraints] or None,
+        reference_point=body.reference_point,
         space={name: spec.model_dump(exclude_none=True) for name, spec in body.space.items()},
         strategy={**strategy, "seed": seed},
         early_stopping=body.early_stopping.model_dump(exclude_none=True)
@@ -74,6 +153,7 @@ def create_study(session: Session, body: StudyCreate, actor: str = "api") -> Stu
         execution=body.execution.model_dump() if body.execution else None,
         tags=body.tags,
         parent_study_id=body.parent_study_id,
+        project_id=project_id,
         seed=seed,
         next_number=0,
         trials_since_improvement=0,
@@ -109,6 +189,9 @@ def to_read(study: Study, counts: dict[str, int]) -> StudyRead:
         state=StudyState(study.state),
         state_reason=study.state_reason,
         objective=settings.objective,
+        objectives=study.objectives or [settings.objective.model_dump()],
+        constraints=study.constraints or [],
+        reference_point=study.reference_point,
         space=study.space,
         strategy=study.strategy,
         early_stopping=study.early_stopping,
@@ -117,6 +200,7 @@ def to_read(study: Study, counts: dict[str, int]) -> StudyRead:
         execution=study.execution,
         tags=study.tags or {},
         parent_study_id=study.parent_study_id,
+        project_id=study.project_id,
         seed=study.seed,
         best_value=study.best_value,
         best_trial_id=study.best_trial_id,
@@ -135,10 +219,15 @@ def read_study(session: Session, study: Study) -> StudyRead:
 
 
 def list_studies(
-    session: Session, offset: int, limit: int, state: str | None
+    session: Session,
+    offset: int,
+    limit: int,
+    state: str | None,
+    projects: frozenset[int] | None = None,
 ) -> tuple[list[StudyRead], int]:
+    """A page of studies, newest first; `projects`: only those of these projects."""
     repo = StudyRepository(session)
-    studies, total = repo.page(offset, limit, state)
+    studies, total = repo.page(offset, limit, state, projects)
     counts = repo.trial_counts(s.id for s in studies)
     return [to_read(s, counts.get(s.id, {})) for s in studies], total
 
@@ -219,7 +308,20 @@ def refresh_state(
         return
     reason = completion_reason(session, study, now or utcnow(), unfinished)
     if reason:
+        reason = failed_note(session, study, reason)
         finish_study(session, study, StudyState.COMPLETED, reason, "tunelab")
+
+
+def failed_note(session: Session, study: Study, reason: str) -> str:
+    """`reason`, led by "every trial failed" when no trial of the study ended any other
+    way: a limit reached by failures alone must not read as a study that went well."""
+    if study.best_value is not None:
+        return reason
+    counts = TrialRepository(session).counts_by_state(study.id, [s.value for s in TrialState])
+    failed = counts.get(TrialState.FAILED, 0)
+    if failed and failed == sum(counts.values()):
+        return f"every trial failed ({failed} of {failed}); {reason}"
+    return reason
 
 
 def completion_reason(
@@ -239,15 +341,19 @@ def completion_reason(
     if patience is not None and study.trials_since_improvement >= patience:
         return f"max_trials_without_improvement reached: {patience} trials without a better value"
 
+    max_budget = limits.max_budget
+    cap = trial_cap(study)
+    if study.next_number < cap and (max_budget is None or study.budget_used < max_budget):
+        # Neither criterion below can be met: a tell (under the study's row lock) spares
+        # the count of unfinished trials.
+        return None
     trials = TrialRepository(session)
     if unfinished is None:
         unfinished = trials.count_in_states(study.id, [TrialState.RUNNING, TrialState.QUEUED])
     if unfinished:
         return None
-    max_budget = limits.max_budget
     if max_budget is not None and study.budget_used >= max_budget:
         return f"max_budget reached ({study.budget_used:g} of {max_budget:g} fidelity units)"
-    cap = trial_cap(study)
     if study.next_number >= cap:
         # Paused trials keep the study open only while the scheduler would promote one.
         if trials.count_in_states(study.id, [TrialState.PAUSED]) and _resume_pending(

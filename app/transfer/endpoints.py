@@ -7,16 +7,23 @@ import anyio.from_thread
 from fastapi import APIRouter, Body, Request, status
 from sqlalchemy.orm import Session
 
+from app.auth.dependencies import CurrentAccess
 from app.core.errors import Invalid
 from app.db.session import SessionDep, unit_of_work
+from app.projects import service as projects
 from app.studies import service as studies
 from app.studies.schemas import StudyRead
-from app.transfer import service
+from app.transfer import optuna, service
+from app.transfer.schemas import OptunaImport
 
 router = APIRouter(tags=["transfer"])
 
 # The one path whose body may exceed TUNELAB_MAX_BODY_BYTES (app/core/limits.py).
 IMPORT_STREAM_PATH = "/api/v1/studies/import/stream"
+# An Optuna study comes as one JSON document (its trials' intermediate values make it
+# large): a limit of its own, well above a request's, still one a server parses at once.
+IMPORT_OPTUNA_PATH = "/api/v1/studies/import/optuna"
+IMPORT_OPTUNA_BYTES = 64 * 1024 * 1024
 
 
 @router.get("/studies/{study_id}/export")
@@ -26,12 +33,19 @@ def export_study(study_id: int, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/studies/import", status_code=status.HTTP_201_CREATED)
-async def import_study(document: Annotated[dict[str, Any], Body()], request: Request) -> StudyRead:
-    """Creates a study from an export, with new ids. Bodies over the server's size limit
-    are refused: send big studies to `POST /studies/import/stream` (`tunelab import` does)."""
+async def import_study(
+    document: Annotated[dict[str, Any], Body()],
+    request: Request,
+    access: CurrentAccess,
+    project: str | None = None,
+) -> StudyRead:
+    """Creates a study from an export, with new ids, in `project` (default: the default
+    project; needs the member role there). Bodies over the server's size limit are
+    refused: send big studies to `POST /studies/import/stream` (`tunelab import` does)."""
 
     def work(session: Session) -> StudyRead:
-        return studies.read_study(session, service.import_study(session, document))
+        project_id = projects.project_for_new_study(session, access, project)
+        return studies.read_study(session, service.import_study(session, document, project_id))
 
     return await unit_of_work(request, work)
 
@@ -49,7 +63,9 @@ async def import_study(document: Annotated[dict[str, Any], Body()], request: Req
         }
     },
 )
-async def import_study_stream(request: Request) -> StudyRead:
+async def import_study_stream(
+    request: Request, access: CurrentAccess, project: str | None = None
+) -> StudyRead:
     """Creates a study from an export sent as NDJSON lines (a header, then trials, their
     metric points and logs, events, and an `end` line with the counts), for studies of any
     size: the body may reach TUNELAB_MAX_IMPORT_BYTES, each line TUNELAB_MAX_BODY_BYTES.
@@ -57,8 +73,25 @@ async def import_study_stream(request: Request) -> StudyRead:
     max_line = int(request.app.state.settings.max_body_bytes)
 
     def work(session: Session) -> StudyRead:
-        study = service.import_lines(session, _body_lines(request, max_line))
+        project_id = projects.project_for_new_study(session, access, project)
+        study = service.import_lines(session, _body_lines(request, max_line), project_id)
         return studies.read_study(session, study)
+
+    return await unit_of_work(request, work)
+
+
+@router.post("/studies/import/optuna", status_code=status.HTTP_201_CREATED)
+async def import_optuna_study(
+    body: OptunaImport, request: Request, access: CurrentAccess, project: str | None = None
+) -> StudyRead:
+    """Creates a study from an Optuna study (`tunelab.integrations.optuna.study_document`):
+    its trials, parameters (the space inferred from their distributions), values, states,
+    intermediate values and user attributes, continued by `strategy` (default tpe) for
+    `more_trials` more. In `project` (default: the default project; member role there)."""
+
+    def work(session: Session) -> StudyRead:
+        project_id = projects.project_for_new_study(session, access, project)
+        return studies.read_study(session, optuna.import_optuna(session, body, project_id))
 
     return await unit_of_work(request, work)
 

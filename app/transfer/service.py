@@ -33,7 +33,8 @@ VERSION = 1
 
 # Columns that are ids on the source server; the import assigns or maps them.
 _SKIP = {
-    Study: {"id", "parent_study_id", "best_trial_id"},
+    # project_id: the importing server decides the project (the caller's choice, checked).
+    Study: {"id", "parent_study_id", "best_trial_id", "project_id"},
     Trial: {"id", "study_id"},
     MetricPoint: {"id", "trial_id"},
     TrialLog: {"id", "trial_id"},
@@ -121,7 +122,7 @@ def export_study(session: Session, study_id: int) -> dict[str, Any]:
     }
 
 
-def import_study(session: Session, document: Any) -> Study:
+def import_study(session: Session, document: Any, project_id: int = 0) -> Study:
     """Creates the study of an exported document, with new ids; returns it (flushed)."""
     if not isinstance(document, dict):
         raise Invalid(f"not a {FORMAT} document", field="format")
@@ -129,7 +130,7 @@ def import_study(session: Session, document: Any) -> Study:
     raw_events = document.get("events") or []
     if not isinstance(raw_trials, list) or not isinstance(raw_events, list):
         raise Invalid("trials and events must be lists", field="trials")
-    importer = StudyImporter(session, document)
+    importer = StudyImporter(session, document, project_id=project_id)
     for index, raw in enumerate(raw_trials):
         importer.add_trial(raw, f"trials.{index}")
     importer.add_events(raw_events, "events")
@@ -141,7 +142,7 @@ class StudyImporter:
     then each trial followed by its metric points and log chunks, then the events; `finish`
     links the best trial. `where` arguments name the part of the input for errors."""
 
-    def __init__(self, session: Session, header: Any, where: str = "") -> None:
+    def __init__(self, session: Session, header: Any, where: str = "", project_id: int = 0) -> None:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise Invalid(f"not a {FORMAT} document", field=f"{where}format")
         if header.get("version") != VERSION:
@@ -153,7 +154,7 @@ class StudyImporter:
         _check_study(fields, f"{where}study")
         self.session = session
         self.rows = TransferRepository(session)
-        self.study = Study(**fields)
+        self.study = Study(**fields, project_id=project_id)
         StudyRepository(session).add(self.study)
         self.best_number = header["study"].get("best_trial_number")
         self.ids: dict[int, int] = {}  # trial number -> new id
@@ -281,7 +282,7 @@ def _line(item: Any) -> str:
     return json.dumps(item, allow_nan=False, separators=(",", ":"))
 
 
-def import_lines(session: Session, lines: Iterable[bytes]) -> Study:
+def import_lines(session: Session, lines: Iterable[bytes], project_id: int = 0) -> Study:
     """Creates the study of an NDJSON stream (see `document_lines`), line by line, so that
     memory stays bounded by one line. The caller commits only if this returns: a stream
     cut short, or refused at any line, leaves nothing behind. Errors name `lines.N...`."""
@@ -296,7 +297,7 @@ def import_lines(session: Session, lines: Iterable[bytes]) -> Study:
         except ValueError as exc:
             raise Invalid("is not a JSON line", field=where) from exc
         if importer is None:
-            importer = StudyImporter(session, item, f"{where}.")
+            importer = StudyImporter(session, item, f"{where}.", project_id=project_id)
             continue
         if ended:
             raise Invalid("comes after the end line", field=where)

@@ -9,18 +9,20 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth
 from app.auth.dependencies import CurrentToken
 from app.core.errors import Gone, Invalid
-from app.db.session import SessionDep, unit_of_work
+from app.db.session import SessionDep, read_in_thread, unit_of_work
 from app.engine.base import TrialState
 from app.events import service as events
 from app.events.schemas import EventList
 from app.studies import service as studies
-from app.trials import export, service
+from app.trials import export, fencing, front, service
 from app.trials.repository import ORDERINGS
 from app.trials.schemas import (
     DecisionRead,
+    HypervolumeRead,
     LogChunkIn,
     LogEndRead,
     LogRead,
+    ParetoRead,
     TrialAsked,
     TrialComplete,
     TrialCreate,
@@ -42,13 +44,14 @@ async def ask(
 
     def work(session: Session) -> TrialAsked:
         trial, resume = service.ask(session, study_id, body or TrialCreate())
+        service.remember_study_of(trial)
         token = auth.mint_trial_token(session, trial, caller)
         return TrialAsked.model_validate(trial).model_copy(
             update={"resume": resume, "token": token}
         )
 
     # The ask may find the study finished (a limit reached): that verdict is kept (Gone).
-    return await unit_of_work(request, work, commit_on=(Gone,))
+    return await unit_of_work(request, work, commit_on=(Gone,), study_id=study_id)
 
 
 @router.get("/studies/{study_id}/trials")
@@ -65,7 +68,8 @@ def list_trials(
     items, next_cursor = service.page_trials(
         session, study_id, [s.value for s in state] if state else None, order_by, limit, cursor
     )
-    return TrialList(items=[TrialRead.model_validate(t) for t in items], next_cursor=next_cursor)
+    # Objectives, constraints and the Pareto flag of each trial (app/trials/front.py).
+    return TrialList(items=front.read_trials(session, items), next_cursor=next_cursor)
 
 
 @router.get(
@@ -96,7 +100,7 @@ def export_trials(
     if format == "json":
         return StreamingResponse(export.json_lines(rows), media_type="application/json")
     return StreamingResponse(
-        export.csv_lines(names, rows),
+        export.csv_lines(names, rows, export.objective_columns(study)),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="study-{study_id}-trials.csv"'},
     )
@@ -104,7 +108,7 @@ def export_trials(
 
 @router.get("/trials/{trial_id}")
 def get_trial(trial_id: int, session: SessionDep) -> TrialRead:
-    return TrialRead.model_validate(service.get_trial(session, trial_id))
+    return front.read_one(session, service.get_trial(session, trial_id))
 
 
 @router.post("/trials/{trial_id}/complete")
@@ -112,15 +116,26 @@ async def complete(trial_id: int, body: TrialComplete, request: Request) -> Tria
     """Tell the trial's result. `metrics` and `log` store a runner's last points and
     console chunk in the same transaction, before the value is taken from the points."""
 
-    def work(session: Session) -> TrialRead:
-        return TrialRead.model_validate(service.complete(session, trial_id, body))
+    attempt = fencing.attempt_of(request)
 
-    return await unit_of_work(request, work)
+    def work(session: Session) -> TrialRead:
+        fencing.check_attempt(session, trial_id, attempt, lock_study=True)
+        trial = service.complete(session, trial_id, body)
+        return front.read_one(session, trial, cache=False)  # not committed yet
+
+    # A tell waits for its study's turn (`unit_of_work`), so it must know the study first.
+    study_id = service.known_study_of(trial_id)
+    if study_id is None:
+        study_id = await read_in_thread(request, lambda s: service.study_of(s, trial_id))
+    return await unit_of_work(request, work, study_id=study_id)
 
 
 @router.post("/trials/{trial_id}/heartbeat")
 async def heartbeat(trial_id: int, request: Request) -> DecisionRead:
+    attempt = fencing.attempt_of(request)
+
     def work(session: Session) -> DecisionRead:
+        fencing.check_attempt(session, trial_id, attempt)
         decision = service.heartbeat(session, trial_id)
         return DecisionRead(decision=decision.action, reason=decision.reason)
 
@@ -157,9 +172,13 @@ def trial_events(
 @router.post("/trials/{trial_id}/logs", status_code=status.HTTP_204_NO_CONTENT)
 async def append_log(trial_id: int, body: LogChunkIn, request: Request) -> Response:
     """Append console output; re-sending a chunk at the same offset changes nothing."""
-    await unit_of_work(
-        request, lambda session: service.append_log(session, trial_id, body.offset, body.text)
-    )
+    attempt = fencing.attempt_of(request)
+
+    def work(session: Session) -> None:
+        fencing.check_attempt(session, trial_id, attempt)
+        service.append_log(session, trial_id, body.offset, body.text)
+
+    await unit_of_work(request, work)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -184,3 +203,18 @@ def read_log(
 def log_end(trial_id: int, session: SessionDep) -> LogEndRead:
     """The byte offset where the trial's console output continues (a resumed run's)."""
     return LogEndRead(offset=service.log_end(session, trial_id))
+
+
+@router.get("/studies/{study_id}/pareto")
+def pareto_set(study_id: int, session: SessionDep) -> ParetoRead:
+    """The study's best trials: the feasible completed trials no other one dominates (one
+    objective: those with the best feasible value), with the hypervolume they enclose
+    against the reference point (given at creation, or derived and said so)."""
+    return front.pareto_read(session, study_id)
+
+
+@router.get("/studies/{study_id}/hypervolume")
+def hypervolume_history(study_id: int, session: SessionDep) -> HypervolumeRead:
+    """The hypervolume after each trial with a result, in trial-number order, all against
+    the same reference point."""
+    return front.hypervolume_read(session, study_id)

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from app.engine.base import TrialState, is_better
 from app.studies.models import Study
+from app.trials import front, results
 from app.trials.repository import TrialRepository
+from app.trials.results import Objectives
 
 CHUNK = 2000
 
@@ -46,44 +48,72 @@ def param_names(sessions: Sessions, study: Study) -> list[str]:
             return names
 
 
-def columns(names: list[str]) -> list[str]:
+def columns(names: list[str], objectives: list[str] | None = None) -> list[str]:
+    """`objectives`: a multi-objective study's metrics, one `values_<metric>` column each."""
     return [
         "number",
         "trial_id",
         *[f"params_{n}" for n in names],
         "value",
+        *[f"values_{m}" for m in objectives or []],
         "state",
         "budget",
         "start",
         "end",
         "duration_s",
         "best_so_far",
+        "feasible",
+        "is_pareto",
     ]
+
+
+def objective_columns(study: Study) -> list[str]:
+    """The metrics with a `values_` column: a study's objectives when there are several."""
+    goals = Objectives.of(study)
+    return [o.metric for o in goals.objectives] if goals.multi else []
 
 
 def trial_rows(sessions: Sessions, study: Study, names: list[str]) -> Iterator[dict[str, Any]]:
     """Every trial in number order, a page of `CHUNK` at a time."""
     best: float | None = None
     after = -1
+    with sessions() as session:
+        # The Pareto set as it is when the export starts (app/trials/front.py).
+        pareto = front.front_of(session, study)
+    goals = pareto.goals
     while True:
         with sessions() as session:
             chunk = TrialRepository(session).export_chunk(study.id, after, CHUNK)
-        for number, trial_id, params, value, state, budget, started, finished in chunk:
+        for row in chunk:
+            number, trial_id, params, value, state, budget, started, finished = row[:8]
+            raw_values, raw_constraints = row[8], row[9]
             after = number
             completed = state == TrialState.COMPLETED and value is not None
-            if completed and is_better(value, best, study.direction):  # type: ignore[arg-type]
+            counts = completed and results.counts_as_best(study, raw_constraints)
+            if counts and is_better(value, best, study.direction):  # type: ignore[arg-type]
                 best = value
+            has_result = value is not None and state in (TrialState.COMPLETED, TrialState.STOPPED)
+            vector = goals.vector(value, raw_values) if goals.multi else None
             yield {
                 "number": number,
                 "trial_id": trial_id,
                 **{f"params_{n}": params.get(n) for n in names},
                 "value": value,
+                **(
+                    {
+                        f"values_{o.metric}": None if vector is None else vector[i]
+                        for i, o in enumerate(goals.objectives)
+                    }
+                    if goals.multi
+                    else {}
+                ),
                 "state": state,
                 "budget": budget,
                 "start": _iso(started),
                 "end": _iso(finished),
                 "duration_s": _duration(started, finished),
                 "best_so_far": best,
+                **front.export_flags(pareto, trial_id, raw_constraints, has_result),
             }
         if len(chunk) < CHUNK:
             return
@@ -107,10 +137,12 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_lines(names: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def csv_lines(
+    names: list[str], rows: Iterator[dict[str, Any]], objectives: list[str] | None = None
+) -> Iterator[str]:
     """The CSV text, a page of rows at a time."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns(names), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns(names, objectives), lineterminator="\n")
     writer.writeheader()
     for i, row in enumerate(rows, 1):
         writer.writerow({k: _cell(v) for k, v in row.items()})

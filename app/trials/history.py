@@ -32,6 +32,7 @@ from app.engine.space import SearchSpace
 from app.metrics.repository import MetricRepository
 from app.studies.models import Study
 from app.studies.settings import study_settings
+from app.trials import results
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
 
@@ -47,6 +48,7 @@ LOCK_TIMEOUT_S = 5.0
 def study_context(study: Study) -> StudyContext:
     settings = study_settings(study)
     fidelity = settings.fidelity
+    goals = results.Objectives.of(study)
     return StudyContext(
         space=SearchSpace.from_dict(study.space),
         direction=study.direction,  # type: ignore[arg-type]
@@ -55,6 +57,8 @@ def study_context(study: Study) -> StudyContext:
         options=settings.strategy.options,
         fidelity=Fidelity(**fidelity.model_dump()) if fidelity else None,
         max_trials=settings.limits.max_trials,
+        objectives=goals.objectives if goals.multi else (),
+        constraints=goals.constraints,
     )
 
 
@@ -74,6 +78,8 @@ def to_record(trial: Trial | Any, intermediate: dict[float, float] | None = None
         rung=trial.rung,
         intermediate=intermediate or {},
         extra=trial.extra or {},
+        values=results.decode(trial.values),  # type: ignore[arg-type]
+        constraint_values=results.decode(trial.constraint_values),
     )
 
 
@@ -281,8 +287,16 @@ class DbHistory:
         if record is None or trial_id != self.intermediate_for:
             return record
         if self._reporting is None or self._reporting.id != trial_id:
-            curve = MetricRepository(self.session).series_for_trials([trial_id], self.study.metric)
-            self._reporting = dataclasses.replace(record, intermediate=curve.get(trial_id, {}))
+            metrics = MetricRepository(self.session)
+            curve = metrics.series_for_trials([trial_id], self.study.metric)
+            # Several objectives: the others' curves too (app/engine/pareto_rungs.py).
+            others = {
+                o.metric: metrics.series_for_trials([trial_id], o.metric).get(trial_id, {})
+                for o in results.Objectives.of(self.study).objectives[1:]
+            }
+            self._reporting = dataclasses.replace(
+                record, intermediate=curve.get(trial_id, {}), curves=others
+            )
         return self._reporting
 
     def trials(self, states: Sequence[TrialState] | None = None) -> Sequence[TrialRecord]:

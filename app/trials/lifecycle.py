@@ -22,6 +22,7 @@ from app.engine.base import FINISHED_STATES, TrialState
 from app.engine.lifecycle import UNCHANGED, BestValue, Change, tally
 from app.events.repository import EventRepository
 from app.studies.models import Study
+from app.trials import results
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
 
@@ -79,12 +80,18 @@ def _write(study: Study, trial: Trial, change: Change) -> None:
             trial.heartbeat_at = now
     if change.value is not UNCHANGED:
         trial.value = change.value
+    if change.values is not UNCHANGED:
+        trial.values = results.encode(change.values)
+    if change.constraint_values is not UNCHANGED:
+        trial.constraint_values = results.encode(change.constraint_values)
     if change.budget is not UNCHANGED:
         trial.budget = change.budget
     if change.rung is not UNCHANGED:
         trial.rung = change.rung
     if change.extra is not UNCHANGED:
         trial.extra = dict(change.extra)  # a new dict, so that the JSON column sees it
+    if change.params is not UNCHANGED:
+        trial.params = dict(change.params)  # a resumed member's new hyperparameters (PBT)
     if change.worker is not UNCHANGED:
         trial.worker = change.worker
     if change.retries_delta:
@@ -97,7 +104,8 @@ def _write(study: Study, trial: Trial, change: Change) -> None:
         best = tally(
             BestValue(study.best_value, study.best_trial_id, study.trials_since_improvement),
             change.tally,
-            trial.value,
+            # Infeasible results, and those of several objectives, are never the best value.
+            trial.value if results.counts_as_best(study, trial.constraint_values) else None,
             trial.id,
             study.direction,
         )

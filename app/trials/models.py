@@ -28,6 +28,11 @@ class Trial(Base):
     state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     value: Mapped[float | None] = mapped_column(FaithfulFloat, nullable=True)
+    # Several objectives: every value in the study's order (`value` is the first), and the
+    # constraint metrics' values; non-finite numbers as "NaN"/"Infinity" strings
+    # (app/trials/results.py), since JSON has no such numbers.
+    values: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    constraint_values: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # Fidelity budget currently granted (epochs, data fraction, ...); None without fidelity.
     budget: Mapped[float | None] = mapped_column(FaithfulFloat, nullable=True)
     # Highest rung reached, for multi-fidelity schedulers; -1 before the first.

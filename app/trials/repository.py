@@ -136,6 +136,8 @@ class TrialRepository:
                 Trial.rung,
                 Trial.extra,
                 Trial.history_version,
+                Trial.values,
+                Trial.constraint_values,
             )
             .where(Trial.study_id == study_id, Trial.history_version > version)
             # In version order, so that the planner walks ix_trials_study_version: in number
@@ -292,6 +294,8 @@ class TrialRepository:
                 Trial.budget,
                 Trial.started_at,
                 Trial.finished_at,
+                Trial.values,
+                Trial.constraint_values,
             )
             .where(Trial.study_id == study_id, Trial.number > after_number)
             .order_by(Trial.number)
@@ -313,3 +317,32 @@ class TrialRepository:
             .limit(limit)
         )
         return self.session.execute(stmt).all()
+
+    def results(self, study_id: int) -> Sequence[Any]:
+        """(id, number, state, value, values, constraint_values) of the study's trials that
+        have a result, in number order: what the Pareto set and the hypervolume read."""
+        stmt = (
+            select(
+                Trial.id,
+                Trial.number,
+                Trial.state,
+                Trial.value,
+                Trial.values,
+                Trial.constraint_values,
+            )
+            .where(
+                Trial.study_id == study_id,
+                Trial.value.is_not(None),
+                Trial.state.in_((TrialState.COMPLETED, TrialState.STOPPED)),
+            )
+            .order_by(Trial.number)
+        )
+        return self.session.execute(stmt).all()
+
+    def by_ids(self, ids: Sequence[int]) -> list[Trial]:
+        """The trials with these ids, in number order."""
+        out: list[Trial] = []
+        for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
+            chunk = list(ids[start : start + 900])
+            out.extend(self.session.scalars(select(Trial).where(Trial.id.in_(chunk))))
+        return sorted(out, key=lambda t: t.number)

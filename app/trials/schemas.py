@@ -16,6 +16,9 @@ class TrialCreate(InputSchema):
 
     params: dict[str, Any] | None = None
     value: WireFloat | None = None
+    values: list[WireFloat] | None = Field(
+        default=None, min_length=1, max_length=3, description="One per objective."
+    )
     state: Literal["completed", "failed"] | None = None
     metrics: list[MetricPointIn] | None = Field(
         default=None, max_length=100_000, description="Curves of an imported trial."
@@ -44,6 +47,21 @@ class TrialRead(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     duration_s: float | None
+    # Several objectives and constraints (app/trials/front.py fills them).
+    values: list[WireFloat | None] | None = None
+    constraints: list[TrialConstraintRead] = Field(default_factory=list)
+    feasible: bool | None = None
+    is_pareto: bool = False
+
+
+class TrialConstraintRead(Schema):
+    """A constraint as the trial met it: `violation` is how far past `limit` (0: met)."""
+
+    metric: str
+    op: Literal["<=", ">="]
+    limit: float
+    value: WireFloat | None
+    violation: WireFloat | None
 
 
 class TrialAsked(TrialRead):
@@ -66,6 +84,12 @@ class LogChunkIn(InputSchema):
 class TrialComplete(InputSchema):
     state: Literal["completed", "failed"] = "completed"
     value: WireFloat | None = None
+    values: list[WireFloat] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="One value per objective, in the study's order (several objectives).",
+    )
     error: str | None = Field(default=None, max_length=100_000)
     # A runner's last points and console output ride along with the completion, so the
     # end of a trial costs one round trip. Stored first, exactly as the metrics and logs
@@ -95,3 +119,23 @@ class LogRead(Schema):
 class LogEndRead(Schema):
     # The byte offset after the last chunk stored: where a resumed run's output goes.
     offset: int
+
+
+class HypervolumePoint(Schema):
+    number: int
+    trial_id: int
+    hypervolume: float
+
+
+class HypervolumeRead(Schema):
+    reference_point: list[float] | None
+    reference_point_source: Literal["given", "derived"] | None
+    points: list[HypervolumePoint]
+
+
+class ParetoRead(Schema):
+    objectives: list[dict[str, Any]]
+    reference_point: list[float] | None
+    reference_point_source: Literal["given", "derived"] | None
+    hypervolume: float | None
+    trials: list[TrialRead]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,13 +30,43 @@ from app.metrics.schemas import MetricPointIn
 from app.studies import service as studies
 from app.studies.models import Study, StudyState
 from app.studies.settings import study_settings
-from app.trials import lifecycle
+from app.trials import lifecycle, results
 from app.trials.history import DbHistory, strategy_for
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
 from app.trials.schemas import TrialComplete, TrialCreate
 
 RETRY_AFTER_S = "2"
+
+
+# Trial id -> study id, for the trials this process handed out or looked up: a tell
+# waits for its study's turn (app/db/session.Turns) before its transaction starts, and a
+# trial never changes study. Bounded; the oldest entries go first. A stale entry (SQLite
+# may reuse a deleted trial's id) only queues a tell behind another study: the row lock,
+# not the turn, is what keeps the tell correct.
+_STUDY_OF: OrderedDict[int, int] = OrderedDict()
+_STUDY_OF_LOCK = threading.Lock()
+STUDY_OF_MAX = 100_000
+
+
+def remember_study_of(trial: Trial) -> None:
+    with _STUDY_OF_LOCK:
+        _STUDY_OF[trial.id] = trial.study_id
+        while len(_STUDY_OF) > STUDY_OF_MAX:
+            _STUDY_OF.popitem(last=False)
+
+
+def known_study_of(trial_id: int) -> int | None:
+    return _STUDY_OF.get(trial_id)
+
+
+def study_of(session: Session, trial_id: int) -> int | None:
+    """The trial's study id (None for an unknown trial: the request's work answers 404)."""
+    trial = TrialRepository(session).get(trial_id)
+    if trial is None:
+        return None
+    remember_study_of(trial)
+    return trial.study_id
 
 
 def get_trial(session: Session, trial_id: int) -> Trial:
@@ -86,7 +118,7 @@ def ask(
     studies.refresh_state(session, study, unfinished=sum(active.values()))
     space = SearchSpace.from_dict(study.space)
 
-    if body.value is not None or body.state is not None:
+    if body.value is not None or body.values is not None or body.state is not None:
         return _import_finished(session, study, space, body, actor), False
 
     if StudyState(study.state).is_finished:
@@ -194,6 +226,8 @@ def _resume(session: Session, study: Study, suggestion: Suggestion, worker: str)
         worker=worker,
         extra=suggestion.extra,
         reason=suggestion.reason,
+        params=suggestion.params,
+        events=suggestion.events,
     )
     lifecycle.apply(session, study, trial, change, worker)
     return trial
@@ -205,7 +239,8 @@ def _import_finished(
     if body.params is None:
         raise Invalid("an imported result needs its params", field="params")
     state = TrialState(body.state or "completed")
-    if state == TrialState.COMPLETED and body.value is None and not body.metrics:
+    given = body.value is not None or body.values is not None  # values: several objectives
+    if state == TrialState.COMPLETED and not given and not body.metrics:
         raise Invalid("a completed result needs a value or metrics", field="value")
     params = space.validate(body.params, "params")
     trial = _new_trial(
@@ -221,8 +256,9 @@ def _import_finished(
         MetricRepository(session).insert_points(
             trial.id, [(p.name, p.step, p.value) for p in body.metrics]
         )
-    value = body.value if body.value is not None else _aggregate(session, study, trial)
-    lifecycle.apply(session, study, trial, rules.imported(trial, state, value), actor)
+    # Several objectives / constraints: app/trials/results.py (body.values or points).
+    value, more = results.of_trial(session, study, trial.id, body.value, body.values)
+    lifecycle.apply(session, study, trial, rules.imported(trial, state, value, more), actor)
     studies.refresh_state(session, study)
     return trial
 
@@ -267,10 +303,9 @@ def store_metrics(
     return reported
 
 
-def decide_after_report(session: Session, reported: ReportedTrial, actor: str = "api") -> Decision:
-    """The answer to a report: from what the report read when it can be, else from the
-    scheduler, which reads the study's stored results (the new points included)."""
-    trial_id = reported.trial_id
+def answer_without_decision(reported: ReportedTrial) -> Decision | None:
+    """The answer to a report from what its statement read, with no SQL; None when the
+    study's scheduler must decide (`decide_after_report`, under the study's row lock)."""
     if reported.trial_state != TrialState.RUNNING:
         return _closed_decision(
             reported.trial_state, reported.study_state, reported.study_state_reason
@@ -281,6 +316,16 @@ def decide_after_report(session: Session, reported: ReportedTrial, actor: str = 
         or not registry.decides_on_results(reported.strategy, reported.early_stopping)
     ):
         return Decision.keep_going()
+    return None
+
+
+def decide_after_report(session: Session, reported: ReportedTrial, actor: str = "api") -> Decision:
+    """The answer to a report: from what the report read when it can be, else from the
+    scheduler, which reads the study's stored results (the new points included)."""
+    trial_id = reported.trial_id
+    answer = answer_without_decision(reported)
+    if answer is not None:
+        return answer
 
     # Scheduler decisions read other trials' results: serialize them per study.
     study = studies.get_study_for_update(session, reported.study_id)
@@ -311,8 +356,15 @@ def apply_decision(
     ends = decision.action != Action.CONTINUE
     # The points are read only when the run ends: its value comes from them.
     curve = _curve(session, study, trial) if ends else {}
+    # A stopped trial's other objectives and constraints, from its points.
+    more = results.of_trial(session, study, trial.id, None, None, strict=False)[1] if ends else None
     change = rules.decide(
-        trial, decision, curve=curve, aggregate=study.aggregate, direction=study.direction
+        trial,
+        decision,
+        curve=curve,
+        aggregate=study.aggregate,
+        direction=study.direction,
+        results=more,
     )
     lifecycle.apply(session, study, trial, change, actor)
     if ends:
@@ -348,13 +400,14 @@ def complete(session: Session, trial_id: int, body: TrialComplete, actor: str = 
     if body.state == "failed":
         trial.error = body.error
         return fail_or_retry(session, study, trial, actor, body.error or "reported as failed")
-    value = body.value if body.value is not None else _aggregate(session, study, trial)
+    # Several objectives / constraints: app/trials/results.py (body.values or points).
+    value, more = results.of_trial(session, study, trial.id, body.value, body.values)
     if value is None:
         raise Invalid(
             f"no value given and no points of the objective metric {study.metric!r} reported",
             field="value",
         )
-    lifecycle.apply(session, study, trial, rules.finish(trial, value), actor)
+    lifecycle.apply(session, study, trial, rules.finish(trial, value, results=more), actor)
     studies.refresh_state(session, study)
     return trial
 

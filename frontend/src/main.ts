@@ -2,6 +2,8 @@ import "./style.css";
 import { getToken, setToken } from "./api/client";
 import { clear, h } from "./dom";
 import { createPage } from "./pages/create";
+import { populationPage } from "./pages/population";
+import { projectsPage } from "./pages/projects";
 import { studiesPage } from "./pages/studies";
 import { studyPage } from "./pages/study/index";
 import { trialPage } from "./pages/trial";
@@ -12,7 +14,9 @@ type Page = (root: HTMLElement, params: URLSearchParams, ...ids: number[]) => Di
 const routes: [RegExp, Page][] = [
   [/^\/$/, studiesPage],
   [/^\/studies\/new$/, createPage],
+  [/^\/projects$/, projectsPage],
   [/^\/studies\/(\d+)$/, studyPage],
+  [/^\/studies\/(\d+)\/population$/, populationPage],
   [/^\/trials\/(\d+)$/, trialPage],
 ];
 

@@ -7,6 +7,8 @@ Create Date: 2026-11-29 01:34:08.759373
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -27,6 +29,9 @@ def upgrade() -> None:
     sa.Column('metric', sa.String(length=200), nullable=False),
     sa.Column('direction', sa.String(length=8), nullable=False),
     sa.Column('aggregate', sa.String(length=8), nullable=False),
+    sa.Column('objectives', sa.JSON(), nullable=True),
+    sa.Column('constraints', sa.JSON(), nullable=True),
+    sa.Column('reference_point', sa.JSON(), nullable=True),
     sa.Column('space', sa.JSON(), nullable=False),
     sa.Column('strategy', sa.JSON(), nullable=False),
     sa.Column('early_stopping', sa.JSON(), nullable=True),
@@ -36,6 +41,7 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('parent_study_id', sa.Integer(), nullable=True),
     sa.Column('seed', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
     sa.Column('next_number', sa.Integer(), nullable=False),
     sa.Column('best_value', sa.Float(precision=53), nullable=True),
     sa.Column('best_trial_id', sa.Integer(), nullable=True),
@@ -51,6 +57,7 @@ def upgrade() -> None:
     with op.batch_alter_table('studies', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_studies_parent_study_id'), ['parent_study_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_studies_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_studies_project_id'), ['project_id'], unique=False)
 
     op.create_table('trials',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -59,6 +66,8 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('value', sa.Float(precision=53), nullable=True),
+    sa.Column('values', sa.JSON(), nullable=True),
+    sa.Column('constraint_values', sa.JSON(), nullable=True),
     sa.Column('budget', sa.Float(precision=53), nullable=True),
     sa.Column('rung', sa.Integer(), nullable=False),
     sa.Column('extra', sa.JSON(), nullable=False),
@@ -127,6 +136,28 @@ def upgrade() -> None:
     with op.batch_alter_table('tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tokens_trial_id'), ['trial_id'], unique=False)
 
+    projects = op.create_table('projects',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
+    sa.UniqueConstraint('name', name=op.f('uq_projects_name'))
+    )
+    # The default project (app/projects/models.py): id 0, below any id sequence.
+    op.bulk_insert(projects, [{'id': 0, 'name': 'default', 'description': '', 'created_at': datetime.now(UTC)}])
+    op.create_table('project_members',
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('token_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_project_members_project_id_projects'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['token_id'], ['tokens.id'], name=op.f('fk_project_members_token_id_tokens'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('project_id', 'token_id', name=op.f('pk_project_members'))
+    )
+    with op.batch_alter_table('project_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_project_members_token_id'), ['token_id'], unique=False)
+
     op.create_table('trial_logs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('trial_id', sa.Integer(), nullable=False),
@@ -149,6 +180,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_trial_logs_trial_id'))
 
     op.drop_table('trial_logs')
+    with op.batch_alter_table('project_members', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_project_members_token_id'))
+
+    op.drop_table('project_members')
+    op.drop_table('projects')
     with op.batch_alter_table('tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tokens_trial_id'))
 
@@ -165,6 +201,7 @@ def downgrade() -> None:
 
     op.drop_table('trials')
     with op.batch_alter_table('studies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_studies_project_id'))
         batch_op.drop_index(batch_op.f('ix_studies_state'))
         batch_op.drop_index(batch_op.f('ix_studies_parent_study_id'))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine import registry
-from app.engine.base import Action, Fidelity, StudyContext, TrialState
+from app.engine.base import Action, Fidelity, SearchExhausted, StudyContext, TrialState
 from app.engine.memory import MemoryStudy
 from app.engine.space import SearchSpace
 
@@ -22,7 +22,7 @@ SPACE = SearchSpace.from_dict(
 )
 FIDELITY = Fidelity(param="epoch", min=1, max=27, reduction_factor=3)
 
-SAMPLER_NAMES = ["random", "grid", "sobol", "tpe", "gp"]
+SAMPLER_NAMES = ["random", "grid", "sobol", "tpe", "gp", "nsga2", "motpe"]
 # (strategy name, strategy options, early_stopping) for every scheduler.
 SCHEDULERS: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
     ("none", {}, None),
@@ -33,6 +33,11 @@ SCHEDULERS: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
     ("hyperband", {"mode": "pause"}, None),
     ("bohb", {"mode": "stop"}, None),
     ("bohb", {"mode": "pause"}, None),
+    ("pbt", {"population_size": 4, "perturbation_interval": 9}, None),
+    ("pb2", {"population_size": 4, "perturbation_interval": 9}, None),
+    # The forecast rule beside a sampler, and inside asha as an extra stop.
+    ("forecast", {}, {"rule": "forecast"}),
+    ("asha", {"mode": "stop"}, {"rule": "forecast"}),
 ]
 
 
@@ -57,6 +62,7 @@ def build(
     early: dict[str, Any] | None,
     seed: int = 3,
     aggregate: str = "last",
+    space: SearchSpace = SPACE,
 ) -> MemoryStudy:
     multi = scheduler in registry.MULTI_FIDELITY
     # Contract tests run in seconds: the model-based samplers start after 5 results.
@@ -64,7 +70,7 @@ def build(
     if multi:
         strategy["sampler"] = sampler
     context = StudyContext(
-        space=SPACE,
+        space=space,
         direction="minimize",
         metric="loss",
         seed=seed,
@@ -93,7 +99,10 @@ def simulate(study: MemoryStudy, max_trials: int = 30, workers: int = 3) -> Run:
         for slot in range(workers):
             if slots[slot] is None:
                 can_create = study.history.count() < max_trials
-                asked = study.ask(can_create=can_create)
+                try:
+                    asked = study.ask(can_create=can_create)
+                except SearchExhausted:  # a population that is complete, as the service does
+                    asked = None
                 if asked is None:
                     continue
                 record, resumed = asked

@@ -11,11 +11,22 @@ from app.engine import registry
 from app.engine.base import Action, TrialState
 from app.engine.lifecycle import aggregate_value
 from app.engine.memory import MemoryStudy
+from app.engine.schedulers.forecast import ForecastRule, ForecastStop
 from app.engine.schedulers.hyperband import rung_values
+from app.engine.space import SearchSpace
 from tests.engine.sim import FIDELITY, SAMPLER_NAMES, SCHEDULERS, SPACE, build, simulate
 
 COMBOS = [
-    pytest.param(sampler, *scheduler, id=f"{sampler}-{scheduler[0]}-{scheduler[1].get('mode', '')}")
+    pytest.param(
+        sampler,
+        *scheduler,
+        id=f"{sampler}-{scheduler[0]}-{scheduler[1].get('mode', '')}"
+        + (
+            f"-{scheduler[2]['rule']}"
+            if scheduler[2] and scheduler[0] != scheduler[2]["rule"]
+            else ""
+        ),
+    )
     for sampler, scheduler in itertools.product(SAMPLER_NAMES, SCHEDULERS)
     # BOHB brings its own model; the samplers only fill its random share.
     if not (scheduler[0] == "bohb" and sampler in ("grid", "sobol", "gp"))
@@ -71,7 +82,9 @@ def _check_rungs(study: MemoryStudy, mode: str) -> None:
             assert value == pytest.approx(record.intermediate[levels[rung]])
         if mode == "pause":
             assert record.budget in levels
-        if record.state == TrialState.STOPPED:
+        if record.state == TrialState.STOPPED and "forecast" in record.extra:
+            _check_forecast_stop(record)
+        elif record.state == TrialState.STOPPED:
             # A stopped trial was outside the top 1/eta of its bracket at its last rung.
             rung = max(values)
             peers = sorted(
@@ -82,6 +95,93 @@ def _check_rungs(study: MemoryStudy, mode: str) -> None:
             assert values[rung] > peers[0]
     if mode == "pause":
         assert any(r.state == TrialState.COMPLETED for r in records)
+
+
+def _check_forecast_stop(record) -> None:
+    """A trial the forecast rule stopped holds the forecast that stopped it."""
+    shown = record.extra["forecast"]
+    assert shown["probability"] < 0.05
+    assert shown["from_step"] == max(record.intermediate)
+    assert len(shown["steps"]) == len(shown["mean"]) == len(shown["low"]) == len(shown["high"])
+    assert shown["steps"][-1] == FIDELITY.max
+    assert all(lo <= m <= hi for lo, m, hi in zip(shown["low"], shown["mean"], shown["high"]))
+
+
+PRIOR_SPACE = SearchSpace.from_dict(
+    {
+        **SPACE.to_dict(),
+        "lr": {
+            "type": "float",
+            "low": 1e-4,
+            "high": 1.0,
+            "scale": "log",
+            "prior": {"value": 1e-2, "confidence": "high"},
+        },
+        "act": {
+            "type": "categorical",
+            "choices": ["relu", "tanh", "gelu"],
+            "prior": {"value": "relu"},
+        },
+    }
+)
+PRIOR_COMBOS = [
+    pytest.param(sampler, name, mode, id=f"{sampler}-{name}-{mode}-prior")
+    for name in ("asha", "hyperband", "bohb")
+    for mode in ("stop", "pause")
+    for sampler in ("random", "tpe")
+]
+
+
+@pytest.mark.parametrize(("sampler", "scheduler", "mode"), PRIOR_COMBOS)
+def test_prior_band_contract(sampler, scheduler, mode):
+    """With priors in the space, asha, hyperband and bohb draw new configs as PriorBand
+    does, and keep every promise of the contract."""
+    options = {"mode": mode}
+    run = simulate(build(sampler, scheduler, options, None, space=PRIOR_SPACE), max_trials=24)
+    study = run.study
+    records = study.history.trials()
+    for record in records:
+        assert PRIOR_SPACE.validate(dict(record.params)) == dict(record.params)
+        assert record.state in (TrialState.COMPLETED, TrialState.STOPPED, TrialState.PAUSED)
+    assert study.strategy.pending_resume(study.history) is None
+    sources = {r.extra.get("prior_band") for r in records}
+    assert sources & {"prior", "incumbent"}
+    again = simulate(build(sampler, scheduler, options, None, space=PRIOR_SPACE), max_trials=24)
+    assert again.log == run.log
+    _check_rungs(study, mode)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_pibo_contract(sampler):
+    """With priors in the space, tpe and gp (piBO) run the priors' values first, keep
+    every config inside the space, and give the same run under the same seed, also when
+    the sampler is rebuilt before every ask."""
+    run = simulate(build(sampler, "none", {}, None, space=PRIOR_SPACE), max_trials=24)
+    records = run.study.history.trials()
+    for record in records:
+        assert PRIOR_SPACE.validate(dict(record.params)) == dict(record.params)
+        assert record.state == TrialState.COMPLETED
+    first = min(records, key=lambda r: r.number)
+    assert first.params["lr"] == pytest.approx(1e-2)
+    assert first.params["act"] == "relu"
+    again = simulate(build(sampler, "none", {}, None, space=PRIOR_SPACE), max_trials=24)
+    assert again.log == run.log
+
+    rebuilt = build(sampler, "none", {}, None, space=PRIOR_SPACE)
+    original = rebuilt.strategy
+
+    class Rebuilding:
+        def suggest(self, history):
+            return _fresh(original).suggest(history)
+
+        def on_result(self, history, trial):
+            return _fresh(original).on_result(history, trial)
+
+        def pending_resume(self, history):
+            return _fresh(original).pending_resume(history)
+
+    rebuilt.strategy = Rebuilding()  # type: ignore[assignment]
+    assert simulate(rebuilt, max_trials=24).log == run.log
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe", "gp"])
@@ -118,10 +218,14 @@ def test_fresh_strategy_objects_decide_the_same(sampler, scheduler, options, ear
 
 
 def _fresh(strategy: registry.Strategy) -> registry.Strategy:
-    return registry.Strategy(
-        type(strategy.sampler)(strategy.sampler.context),
-        type(strategy.scheduler)(strategy.scheduler.context),
-    )
+    scheduler = strategy.scheduler
+    if isinstance(scheduler, ForecastStop):
+        fresh = ForecastStop(
+            type(scheduler.primary)(scheduler.primary.context), ForecastRule(scheduler.rule.context)
+        )
+    else:
+        fresh = type(scheduler)(scheduler.context)
+    return registry.Strategy(type(strategy.sampler)(strategy.sampler.context), fresh)
 
 
 def test_every_registered_strategy_is_covered():

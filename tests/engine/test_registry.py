@@ -92,7 +92,9 @@ def test_every_option_comes_with_its_default():
         "mode": "stop",
         "random_fraction": pytest.approx(1 / 3),
         "n_startup_trials": 10,
-        "n_ei_candidates": 24,
+        "n_ei_candidates": 48,
+        "prior_beta": 5.0,
+        "prior_mode_first": True,
     }
     asha = registry.parse({"name": "asha"}, None, has_fidelity=True)
     assert asha.options == {"sampler": "random", "mode": "stop", "brackets": 1}
@@ -104,7 +106,12 @@ def test_every_option_comes_with_its_default():
 def test_build_fills_the_context_with_the_parsed_options():
     context = StudyContext(space=SPACE, direction="minimize", metric="loss", seed=1, options={})
     built = registry.build({"name": "tpe", "n_ei_candidates": 8}, None, context)
-    assert built.sampler.context.options == {"n_startup_trials": 10, "n_ei_candidates": 8}
+    assert built.sampler.context.options == {
+        "n_startup_trials": 10,
+        "n_ei_candidates": 8,
+        "prior_beta": 5.0,
+        "prior_mode_first": True,
+    }
     ruled = registry.build({"name": "random"}, {"rule": "median", "min_trials": 2}, context)
     assert ruled.scheduler.context.options == {
         "rule": "median",
@@ -136,7 +143,9 @@ def test_a_sampler_alone_keeps_its_own_options():
         "name": "tpe",
         "seed": 2,
         "n_startup_trials": 3,
-        "n_ei_candidates": 24,
+        "n_ei_candidates": 48,
+        "prior_beta": 5.0,
+        "prior_mode_first": True,
     }
     assert registry.parse(parsed.as_body(), None, has_fidelity=True) == parsed
 

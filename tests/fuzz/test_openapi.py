@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,16 +84,30 @@ _DATABASE = Database(_URL)
 # every role's routes are reached.
 _ADMIN = "fuzz-admin-token-0123456789abcdef"
 _AUTH = {"Authorization": f"Bearer {_ADMIN}"}
-_APP = create_app(
-    Settings(
-        data_dir=_ROOT,
-        database_url=_URL,
-        reaper_interval_s=3600,
-        auth="required",
-        admin_token=_ADMIN,
-    ),
-    _DATABASE,
-)
+
+
+def _app(database: Database) -> Any:
+    return create_app(
+        Settings(
+            data_dir=_ROOT,
+            database_url=database.url,
+            reaper_interval_s=3600,
+            auth="required",
+            admin_token=_ADMIN,
+        ),
+        database,
+    )
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """SQLite's backup: a consistent copy, the write-ahead log included."""
+    with sqlite3.connect(source) as reader, sqlite3.connect(target) as writer:
+        reader.backup(writer)
+
+
+_APP = _app(_DATABASE)
+# The database as seeded: every stateful scenario starts from a copy of it.
+_SEEDED_COPY = _ROOT / "seeded.db"
 schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 for _operation_id in STREAM_OPERATIONS:
     schema = schema.exclude(operation_id=_operation_id)
@@ -104,6 +119,7 @@ def fuzz_database() -> Iterator[None]:
     upgrade(_URL)
     with TestClient(_APP, headers=_AUTH) as client:
         _SEEDED.update(_seed(client))
+    _copy_database(_ROOT / "fuzz.db", _SEEDED_COPY)
     yield
     _DATABASE.dispose()
     shutil.rmtree(_ROOT, ignore_errors=True)
@@ -145,8 +161,23 @@ def test_api_conforms(case: Any) -> None:
 
 
 class APIWorkflow(schema.as_state_machine()):  # type: ignore[misc]
+    """Each scenario runs on an app and database of its own, copied from the seeded one:
+    hypothesis replays a scenario's prefix while it explores, and a server that remembers
+    the previous scenarios (a deleted project, a revoked token) would answer it differently
+    (FlakyStrategyDefinition) instead of the same way every time."""
+
+    def setup(self) -> None:
+        path = Path(tempfile.mkstemp(prefix="scenario-", suffix=".db", dir=_ROOT)[1])
+        _copy_database(_SEEDED_COPY, path)
+        self.database = Database(f"sqlite:///{path}")
+        self.app = _app(self.database)
+
+    def teardown(self) -> None:
+        self.database.dispose()
+        Path(self.database.url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+
     def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-        return {"headers": _AUTH}
+        return {"headers": _AUTH, "app": self.app}
 
     def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
         case.validate_response(response, checks=CHECKS)

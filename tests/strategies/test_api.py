@@ -195,9 +195,47 @@ def test_plan_previews_the_budget(client):
             "strategy.sampler",
         ),
         ({"early_stopping": {"rule": "median", "min_trials": -1}}, "early_stopping.min_trials"),
+        ({"early_stopping": {"rule": "forecast", "threshold": 2}}, "early_stopping.threshold"),
+        ({"early_stopping": {"rule": "forecast", "min_point": 4}}, "early_stopping.min_point"),
+        (
+            {
+                "strategy": {"name": "asha"},
+                "fidelity": FIDELITY,
+                "early_stopping": {"rule": "median"},
+            },
+            "early_stopping",
+        ),
     ],
 )
 def test_bad_strategy_settings_name_the_field(client, overrides, field):
     response = client.post(f"{API}/studies", json=study_body(space=SPACE, **overrides))
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
+
+
+def test_the_forecast_rule_stops_through_the_api_and_says_why(client):
+    study = _study(
+        client,
+        strategy={"name": "asha", "mode": "stop", "seed": 1},
+        fidelity=FIDELITY,
+        early_stopping={"rule": "forecast"},
+        limits={"max_trials": 4, "max_parallel_trials": 1},
+    )
+    first = ask(client, study["id"])
+    curve = [{"name": "loss", "step": s, "value": 0.1 + 0.5 / s} for s in range(1, 10)]
+    report(client, first["id"], curve)
+    tell(client, first["id"])
+    second = ask(client, study["id"])
+    # Best at rung 0 (asha keeps it), then levelling out far above the first: the
+    # forecast stops it between rungs.
+    points = [0.4 + 0.05 / s for s in (1, 1.5, 2, 2.5)]
+    decision = None
+    for step, value in zip((1, 1.5, 2, 2.5), points, strict=True):
+        decision = report(client, second["id"], [{"name": "loss", "step": step, "value": value}])
+        if decision["decision"] != "continue":
+            break
+    assert decision is not None and decision["decision"] == "stop"
+    assert "forecast at step 9" in decision["reason"] and "90 % interval" in decision["reason"]
+    trial = client.get(f"{API}/trials/{second['id']}").json()
+    assert trial["state"] == "stopped"
+    assert trial["extra"]["forecast"]["steps"][-1] == 9

@@ -11,7 +11,7 @@ import pytest
 from tests.worker.conftest import pid_alive
 from tests.worker.test_runner_unit import FakeApi, _runner
 from tunelab.transport import TunelabError, Unreachable
-from worker.spool import Spool
+from worker.spool import Spool, leftovers
 
 
 def test_spool_is_first_in_first_out_and_empties_its_file(tmp_path):
@@ -23,9 +23,26 @@ def test_spool_is_first_in_first_out_and_empties_its_file(tmp_path):
     spool.pop()
     assert spool.peek() == ("log", {"offset": 0, "text": "a\n"})
     spool.pop()
-    assert len(spool) == 0 and spool.size == 0 and spool.path.stat().st_size == 0
+    # Emptied back to its header line (trial, attempt, API: for a later worker process).
+    assert len(spool) == 0 and spool.size == 0 and spool.path.read_bytes().count(b"\n") == 1
     assert not spool.put("log", {"offset": 0, "text": "x" * 2000})  # over the bound
     spool.close()
+    assert not spool.path.exists()
+
+
+def test_a_spool_left_with_items_is_found_by_a_later_process_not_while_in_use(tmp_path):
+    spool = Spool(tmp_path, 7, max_bytes=10_000, attempt=2, api_url="http://api:8000")
+    spool.put("metrics", {"points": [["loss", 1.0, 0.5]]})
+    spool.put("log", {"offset": 0, "text": "epoch 1\n"})
+    assert list(leftovers(tmp_path)) == []  # its runner holds it
+    spool.pop()  # the first item was delivered before the worker stopped
+    spool.close()
+    assert spool.path.exists()
+    (found,) = list(leftovers(tmp_path))
+    assert (found.trial_id, found.attempt, found.api_url) == (7, 2, "http://api:8000")
+    assert found.items == [("log", {"offset": 0, "text": "epoch 1\n"})]
+    assert list(leftovers(tmp_path)) == []  # held by the caller until released
+    found.remove()
     assert not spool.path.exists()
 
 

@@ -19,11 +19,19 @@ from scipy.optimize import minimize
 from scipy.special import log_ndtr
 from threadpoolctl import threadpool_limits
 
+from app.engine import priors
 from app.engine.base import History, Sampler, Suggestion, unit_rng_seed
 from app.engine.index import HistoryIndex, rank_key
 from app.engine.samplers import observations
 from app.engine.samplers.observations import Encoding
-from app.engine.space import ParamValue
+from app.engine.samplers.tpe import (
+    PRIOR_BETA,
+    PRIOR_UNIFORM_SHARE,
+    Columns,
+    prior_exponent,
+    startup_config,
+)
+from app.engine.space import ParamValue, SearchSpace
 
 DEFAULT_STARTUP_TRIALS = 10
 MAX_FIT_POINTS = 150  # hyperparameters are fitted on at most this many results
@@ -33,14 +41,55 @@ _SQRT5 = math.sqrt(5.0)
 _NOISE_FLOOR = 1e-6
 
 
+# The unit coordinate a parameter inactive in a config takes (conditional spaces): one
+# fixed value, so that configs differing only in an inactive parameter coincide.
+INACTIVE_UNIT = 0.5
+
+
 def _encode(encoding: Encoding, configs: Sequence[Mapping[str, ParamValue]]) -> np.ndarray:
-    units, indices = encoding.encode(configs)
+    """Numeric unit coordinates, then each categorical one-hot. A parameter missing from
+    a config (inactive) takes INACTIVE_UNIT, or no choice at all for a categorical."""
+    if encoding.space.conditional:
+        units, indices = Columns(encoding.space).encode(configs)
+        units = np.where(np.isnan(units), INACTIVE_UNIT, units)
+    else:
+        units, indices = encoding.encode(configs)
     blocks = [units]
     for column, param in enumerate(encoding.categorical):
         one_hot = np.zeros((len(configs), len(param.choices)))
-        one_hot[np.arange(len(configs)), indices[:, column]] = 1.0
+        rows = np.flatnonzero(indices[:, column] >= 0)
+        one_hot[rows, indices[rows, column]] = 1.0
         blocks.append(one_hot)
     return np.hstack(blocks) if blocks else np.zeros((len(configs), 0))
+
+
+def _searchable_units(encoding: Encoding, points: np.ndarray) -> np.ndarray:
+    """Rows over `space.searchable` (as priors.prior_log_pdf reads them) from encoded
+    points: numeric coordinates as they are, a categorical at its chosen choice's centre."""
+    columns = Columns(encoding.space)
+    n_numeric = len(encoding.numeric)
+    out = np.empty((len(points), len(columns.searchable)))
+    out[:, columns.numeric_at] = points[:, :n_numeric]
+    offset = n_numeric
+    for column, param in enumerate(encoding.categorical):
+        size = len(param.choices)
+        chosen = np.argmax(points[:, offset : offset + size], axis=1)
+        out[:, columns.categorical_at[column]] = (chosen + 0.5) / size
+        offset += size
+    return out
+
+
+def _impute_inactive(
+    space: SearchSpace, encoding: Encoding, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates of a conditional space with their inactive coordinates set as the
+    observed configs have them (_encode), so that the model predicts them alike; and
+    their rows over `space.searchable` with NaN where inactive (for the prior)."""
+    searchable = _searchable_units(encoding, points)
+    configs = [space.from_unit(row.tolist()) for row in searchable]
+    for column, param in enumerate(space.searchable):
+        searchable[[param.name not in c for c in configs], column] = math.nan
+    return _encode(encoding, configs), searchable
 
 
 def _matern(
@@ -198,7 +247,8 @@ class GPSampler(Sampler):
         index = history.index(self.context.direction)
         ranked = index.ranked()
         if len(ranked) < max(startup, 2) or not space.searchable:
-            return Suggestion(params=space.from_unit(rng.random(len(space.searchable)).tolist()))
+            mode_first = bool(self.context.options.get("prior_mode_first", True))
+            return Suggestion(params=startup_config(space, rng, history.count(), mode_first))
 
         encoding = Encoding(space)
         # Results a scheduler ended early are ranked below full ones (observations.py);
@@ -231,14 +281,18 @@ class GPSampler(Sampler):
             x = np.vstack([x, _encode(encoding, observed.pending)])
             y = np.concatenate([y, np.full(len(observed.pending), best)])
         posterior = _Posterior(x, y, theta)
-        choice = self._maximize(encoding, posterior, best, x_all[np.argsort(y_all)[:5]], rng)
+        beta = float(self.context.options.get("prior_beta", PRIOR_BETA))
+        exponent = prior_exponent(len(ranked), beta) if priors.has_prior(space) else 0.0
+        choice = self._maximize(
+            encoding, posterior, best, x_all[np.argsort(y_all)[:5]], rng, exponent
+        )
         units = choice[: len(encoding.numeric)]
         indices, offset = [], len(encoding.numeric)
         for param in encoding.categorical:
             block = choice[offset : offset + len(param.choices)]
             indices.append(int(np.argmax(block)))
             offset += len(param.choices)
-        params = encoding.decode(units.tolist(), indices)
+        params = Columns(space).decode(units, np.asarray(indices, dtype=int))
         return Suggestion(params=params, extra={"gp_theta": [round(float(t), 6) for t in theta]})
 
     def _previous_theta(self, history: History, size: int) -> np.ndarray | None:
@@ -255,9 +309,15 @@ class GPSampler(Sampler):
         best: float,
         incumbents: np.ndarray,
         rng: np.random.Generator,
+        prior_exponent: float = 0.0,
     ) -> np.ndarray:
-        """Random candidates, then shrinking Gaussian steps around the best ones found."""
+        """Random candidates, then shrinking Gaussian steps around the best ones found.
+
+        With a prior, log EI + prior_exponent * log prior(x) (piBO), and 500 more random
+        candidates come from the prior, where that product is large."""
         n_numeric = len(encoding.numeric)
+        space = encoding.space
+        conditional = space.conditional
 
         def random_points(count: int) -> np.ndarray:
             parts = [rng.random((count, n_numeric))]
@@ -268,10 +328,34 @@ class GPSampler(Sampler):
             return np.hstack(parts)
 
         def score(points: np.ndarray) -> np.ndarray:
+            units: np.ndarray | None = None
+            if conditional:
+                points[:], units = _impute_inactive(space, encoding, points)
             mean, std = posterior.predict(points)
-            return log_expected_improvement(mean, std, best)
+            value = log_expected_improvement(mean, std, best)
+            if prior_exponent > 0:
+                if units is None:
+                    units = _searchable_units(encoding, points)
+                value = value + prior_exponent * priors.prior_log_pdf(
+                    space, units, PRIOR_UNIFORM_SHARE
+                )
+            return value
 
-        pool = np.vstack([random_points(2000), incumbents])
+        candidates = [random_points(2000), incumbents]
+        if prior_exponent > 0:
+            layout = Columns(space)
+            drawn = priors.sample_units(space, rng, 500)
+            one_hot = random_points(500)
+            one_hot[:, :n_numeric] = drawn[:, layout.numeric_at]
+            offset = n_numeric
+            for column, param in enumerate(encoding.categorical):
+                size = len(param.choices)
+                at = layout.categorical_at[column]
+                chosen = np.minimum(size - 1, (drawn[:, at] * size).astype(int))
+                one_hot[:, offset : offset + size] = np.eye(size)[chosen]
+                offset += size
+            candidates.append(one_hot)
+        pool = np.vstack(candidates)
         values = score(pool)
         for scale in (0.1, 0.03, 0.01, 0.003, 0.001):
             top = pool[np.argsort(-values)[:10]]

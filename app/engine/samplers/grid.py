@@ -4,18 +4,21 @@ Nothing is enumerated: grid point k is decoded from k (mixed radix, the order of
 `itertools.product` over the parameters' grid values), and the order in which points are
 handed out is a seeded permutation of 0..size-1 evaluated one position at a time. An ask
 costs O(trials so far), whatever the size of the grid.
+
+A conditional space numbers only the configs of its condition tree
+(`app.engine.space.ConditionalGrid`): an inactive parameter takes no value, so the grid
+never holds two points that differ only in a value the run would not see.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TypeGuard
 
 from app.engine.base import History, Sampler, SearchExhausted, Suggestion
 from app.engine.options import GridOptions, load_stored
-from app.engine.space import ParamValue
+from app.engine.space import ConditionalGrid, ParamValue
 
 _MASK64 = (1 << 64) - 1
 _ROUNDS = 4
@@ -64,32 +67,25 @@ class GridSampler(Sampler):
         return load_stored(GridOptions, self.context.options).grid_points
 
     @cached_property
+    def grid(self) -> ConditionalGrid:
+        return ConditionalGrid(self.context.space, self.points)
+
+    @cached_property
     def axes(self) -> list[list[ParamValue]]:
         """Each parameter's grid values, in the order of the space."""
-        return [list(param.grid(self.points)) for param in self.context.space]
+        return [self.grid.axes[param.name] for param in self.context.space]
 
     def capacity(self) -> int:
-        return math.prod(len(axis) for axis in self.axes)
+        return self.grid.size
 
     def point(self, index: int) -> dict[str, ParamValue]:
-        """Grid point `index` of `itertools.product(*axes)`, the last parameter fastest."""
-        values: list[ParamValue] = []
-        for axis in reversed(self.axes):
-            index, digit = divmod(index, len(axis))
-            values.append(axis[digit])
-        return dict(zip(self.context.space.names, reversed(values), strict=True))
+        """Grid point `index`: of `itertools.product(*axes)`, the last parameter fastest,
+        when the space has no conditions; of its condition tree otherwise."""
+        return self.grid.point(index)
 
     def index_of(self, params: Mapping[str, ParamValue]) -> int | None:
         """The grid point a config is, or None when it is not on the grid."""
-        index = 0
-        for name, axis in zip(self.context.space.names, self.axes, strict=True):
-            if name not in params:
-                return None
-            digit = _position_in(axis, params[name])
-            if digit is None:
-                return None
-            index = index * len(axis) + digit
-        return index
+        return self.grid.index_of(params)
 
     def suggest(self, history: History) -> Suggestion:
         size = self.capacity()
@@ -121,14 +117,3 @@ class GridSampler(Sampler):
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _position_in(axis: Sequence[ParamValue], value: ParamValue) -> int | None:
-    # The same type first: a categorical may offer 1, 1.0 and True, which Python finds equal.
-    for digit, candidate in enumerate(axis):
-        if type(candidate) is type(value) and candidate == value:
-            return digit
-    for digit, candidate in enumerate(axis):
-        if candidate == value:
-            return digit
-    return None

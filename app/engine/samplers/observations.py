@@ -8,12 +8,13 @@ same way): a value measured after 3 epochs is not comparable with one after 27.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.engine.base import Direction, History, TrialState
+from app.engine import pareto
+from app.engine.base import Direction, History, StudyContext, TrialRecord, TrialState
 from app.engine.index import HistoryIndex
 from app.engine.index import rank_key as rank_key
 from app.engine.space import (
@@ -166,3 +167,59 @@ class Encoding:
                 size = int((param.high - param.low) / step) + 1  # type: ignore[union-attr]
             widths.append(0.5 / size if size else 1e-3)
         return np.asarray(widths, dtype=np.float64)
+
+
+# Several objectives and constraints (owner of this ordering: app/engine/pareto.py) ------
+
+
+def result_vector(record: TrialRecord, objectives: int) -> tuple[float, ...] | None:
+    """The trial's objective values as reported, or None when one is missing or not finite."""
+    values = record.values
+    if values is None or len(values) != objectives:
+        values = (record.value,) if objectives == 1 and record.value is not None else None
+    if values is None or not all(math.isfinite(v) for v in values):
+        return None
+    return tuple(values)
+
+
+def multi_objective(
+    history: History, context: StudyContext, n_good: Callable[[int], int]
+) -> Observations:
+    """Every result ordered best first for several objectives and/or constraints, as
+    Optuna's MOTPE and constrained TPE split them: within each tier (full-budget results
+    first, then by rung, as `rank_key`), feasible trials by non-dominated rank, the front
+    that straddles the split by hypervolume contribution, the rest of a front by crowding
+    distance; then infeasible trials by total violation. `n_good(total)` sizes the best
+    group (TPE's gamma), counted over every result. Pending configs are the history's
+    queued and running ones (the constant liar puts them in the bad group)."""
+    directions = context.directions
+    index = history.index(context.direction)
+    tiers: dict[tuple[float, float], list[TrialRecord]] = {}
+    for record in index.records.values():
+        key = rank_key(record, context.direction)
+        if key is None or result_vector(record, len(directions)) is None:
+            continue
+        tiers.setdefault((key[0], key[1]), []).append(record)
+    total = sum(len(group) for group in tiers.values())
+    good = min(n_good(total), total) if total else 0
+    ordered: list[tuple[TrialRecord, float]] = []
+    for tier in sorted(tiers):
+        group = sorted(tiers[tier], key=lambda r: r.number)
+        vectors = [result_vector(r, len(directions)) for r in group]
+        points = pareto.oriented_matrix(vectors, directions)  # type: ignore[arg-type]
+        totals = [pareto.total_violation(context.constraints, r.constraint_values) for r in group]
+        wanted = max(good - len(ordered), 0)
+        order = pareto.constrained_order(points, totals, n_first=wanted, limit=wanted)
+        ordered.extend((group[int(i)], tier[0]) for i in order)
+    return Observations(
+        params=[r.params for r, _ in ordered],
+        keys=[
+            (tier, float(position), pareto.orient([r.value or 0.0], directions[:1])[0])
+            for position, (r, tier) in enumerate(ordered)
+        ],
+        values=[pareto.orient([r.value or 0.0], directions[:1])[0] for r, _ in ordered],
+        numbers=[r.number for r, _ in ordered],
+        pending=[record.params for record in index.pending()],
+        n_good=good,
+        total=total,
+    )

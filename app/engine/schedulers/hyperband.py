@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engine import pareto_rungs
 from app.engine.base import (
     Action,
     Decision,
@@ -44,6 +45,7 @@ from app.engine.base import (
 from app.engine.errors import ConfigError
 from app.engine.index import HistoryIndex, Without, bracket_of, kth_smallest
 from app.engine.index import rung_results as rung_values
+from app.engine.priors import has_prior, prior_log_pdf, sample_units
 from app.engine.samplers import observations
 from app.engine.samplers.tpe import gamma, tpe_suggest
 
@@ -96,7 +98,71 @@ class Hyperband(Scheduler):
         return Suggestion(params=base.params, budget=budget, extra=extra)
 
     def new_config(self, history: History, sampler: Sampler, bracket: int) -> Suggestion:
+        if has_prior(self.context.space):
+            return self.prior_band(history, sampler, bracket)
         return sampler.suggest(history)
+
+    def prior_band(self, history: History, sampler: Sampler, bracket: int) -> Suggestion:
+        """A new config as PriorBand samples it (Mallik et al., NeurIPS 2023).
+
+        From the sampler with probability 1 / (1 + eta^b) for bracket b (a bracket that
+        starts at a low fidelity sees many configs cheaply and explores; one that starts
+        high trusts the prior), otherwise from the prior. Once a rung above the first has
+        eta results, the prior's share is split with a local search around the incumbent
+        (the best config at the highest such rung), in proportion to how likely the top
+        configs of that rung are under each: a prior the results contradict loses its
+        share to the incumbent, so a wrong belief costs little."""
+        number = history.count()
+        rng = np.random.default_rng(unit_rng_seed(self.context.seed, number, salt=211))
+        draw = rng.random()
+        if draw < 1.0 / (1.0 + self.eta**bracket):
+            base = sampler.suggest(history)
+            return Suggestion(params=base.params, extra={**base.extra, "prior_band": "sampler"})
+        space = self.context.space
+        source, units = "prior", sample_units(space, rng, 1)[0]
+        found = self._prior_band_evidence(history)
+        if found is not None:
+            incumbent, prior_share = found
+            if rng.random() >= prior_share:
+                source = "incumbent"
+                units = _perturb(incumbent, rng)
+        params = space.from_unit(units.tolist())
+        index = history.index(self.context.direction)
+        for _ in range(8):  # a config already run tells nothing new
+            if not index.has_config(params):
+                break
+            units = _perturb(units, rng)
+            params = space.from_unit(units.tolist())
+        return Suggestion(params=params, extra={"prior_band": source})
+
+    def _prior_band_evidence(self, history: History) -> tuple[np.ndarray, float] | None:
+        """The incumbent's unit coordinates and the prior's share against it, or None
+        before any rung above the first has eta results. Reads at most the top 1/eta
+        (up to 50) of one rung from the index."""
+        index = history.index(self.context.direction)
+        rungs = sorted((r for r in index.rungs_with_results() if r > 0), reverse=True)
+        space = self.context.space
+        for rung in rungs:
+            rows = index.rung_rows(rung)
+            if len(rows) < max(2, int(self.eta)) or not math.isfinite(rows[0][0]):
+                continue
+            top = [
+                index.records[row[2]] for row in rows[: min(50, max(1, int(len(rows) // self.eta)))]
+            ]
+            try:
+                units = np.array([space.to_unit(t.params, missing=0.5) for t in top])
+            except (KeyError, ValueError):
+                return None
+            incumbent = units[0]
+            prior_ll = prior_log_pdf(space, units)
+            local_ll = _local_log_pdf(units, incumbent)
+            # Rank-weighted, as PriorBand weighs the top configs: the best count most.
+            weights = 1.0 / np.arange(1, len(units) + 1)
+            weights /= weights.sum()
+            gap = float(weights @ (prior_ll - local_ll))
+            prior_share = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, gap))))
+            return incumbent, prior_share
+        return None
 
     def choose_bracket(self, number: int) -> int:
         if self.brackets == 1:
@@ -172,6 +238,12 @@ class Hyperband(Scheduler):
             return self._pause_decision(history, trial, recorded, new, last_step, extra)
         if not new:
             return Decision.keep_going()
+        if len(self.context.objectives) > 1:
+            # Several objectives (owner: pareto): the rung is ranked by non-dominated
+            # sorting, crowding distance breaking ties (app/engine/pareto_rungs.py).
+            return pareto_rungs.decide(
+                self.context, history, trial, self.levels, self.eta, new, extra
+            )
         index = history.index(self.context.direction)
         reason = ""
         for rung in new:
@@ -268,6 +340,32 @@ class Hyperband(Scheduler):
         return (kth_smallest(ordered, top, add) if size else math.inf), top
 
 
+# The local search around the incumbent: each coordinate moves with this probability,
+# by a normal step of this width (unit coordinates), as PriorBand's mutation does.
+_LOCAL_RATE = 0.5
+_LOCAL_SIGMA = 0.1
+
+
+def _perturb(units: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    moved = units.copy()
+    mask = rng.random(len(units)) < _LOCAL_RATE
+    if len(units) and not mask.any():
+        mask[rng.integers(len(units))] = True
+    moved[mask] = np.clip(moved[mask] + rng.normal(0.0, _LOCAL_SIGMA, int(mask.sum())), 0, 1)
+    return moved
+
+
+def _local_log_pdf(units: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Log density of the local search's distribution around `centre` (each coordinate a
+    mixture of staying and a normal step), up to the clipping at the bounds."""
+    step = units - centre[None, :]
+    normal = np.exp(-0.5 * (step / _LOCAL_SIGMA) ** 2) / (_LOCAL_SIGMA * math.sqrt(2 * math.pi))
+    # A coordinate left unmoved is a point mass; give it the density of a narrow step so
+    # that the incumbent itself scores highest, as a smooth kernel would.
+    stay = np.where(np.abs(step) < 1e-9, 1.0 / _LOCAL_SIGMA, 0.0)
+    return np.log(_LOCAL_RATE * normal + (1 - _LOCAL_RATE) * stay + 1e-300).sum(axis=1)
+
+
 class ASHA(Hyperband):
     """Asynchronous successive halving: Hyperband's most aggressive bracket alone."""
 
@@ -289,7 +387,7 @@ class BOHB(Hyperband):
         fraction = float(self.context.options.get("random_fraction", 1 / 3))
         min_points = int(self.context.options.get("min_points", len(space.searchable) + 2))
         if rng.random() < fraction or not space.searchable:
-            return sampler.suggest(history)
+            return super().new_config(history, sampler, bracket)
         index = history.index(self.context.direction)
         top = len(self.levels) - 1
         # Rows per rung, over every bracket: (oriented result, number, id), best first.
@@ -301,13 +399,13 @@ class BOHB(Hyperband):
             sources.setdefault(top, []).append(index.completed_rows())
         usable = [r for r, parts in sources.items() if sum(map(len, parts)) >= max(min_points, 3)]
         if not usable:
-            return sampler.suggest(history)
+            return super().new_config(history, sampler, bracket)
         rung = max(usable)
         parts = sources[rung]
         rows = parts[0] if len(parts) == 1 else list(heapq.merge(*parts))
         finite = bisect_left(rows, (math.inf,))  # non-finite results sort last
         if finite < 2:
-            return sampler.suggest(history)
+            return super().new_config(history, sampler, bracket)
         n_good = gamma(finite)
         positions = observations.subsample(finite, n_good, observations.MAX_ABOVE)
         ranked = [((0.0, 0.0, rows[p][0]), rows[p][1], rows[p][2]) for p in positions]

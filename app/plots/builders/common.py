@@ -84,19 +84,38 @@ def is_log(spec: Mapping[str, Any]) -> bool:
     return spec.get("scale") in ("log", "reverse_log")
 
 
+# The label of a conditional parameter's value in trials where it was inactive (absent
+# from the trial's params): charts show these trials rather than drop them.
+INACTIVE = "inactive"
+
+
 def numeric_axis(spec: Mapping[str, Any], values: list[Any]) -> tuple[list[Any], dict[str, Any]]:
-    """Values to plot and axis settings: categories become their index."""
+    """Values to plot and axis settings: categories become their index; a missing value
+    (an inactive conditional parameter) is a category of its own, labelled "inactive"."""
     if spec.get("type") == "categorical" or any(isinstance(v, str | bool) for v in values):
         choices = list(spec.get("choices") or [])
+        labels = [str(c) for c in choices]
         for v in values:
             if v not in choices:
                 choices.append(v)
+                labels.append(INACTIVE if v is None else str(v))
         index = {repr(c): i for i, c in enumerate(choices)}
         return [index.get(repr(v)) for v in values], {
             "tickvals": list(range(len(choices))),
-            "ticktext": [str(c) for c in choices],
+            "ticktext": labels,
         }
     return values, {}
+
+
+def inactive_position(spec: Mapping[str, Any], values: Sequence[Any]) -> float:
+    """Where a numeric axis puts its inactive trials: a little below the values it shows
+    (in the axis's own units, below in log space on a log axis)."""
+    present = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    low = min(present, default=float(spec.get("low", 0.0)))
+    high = max(present, default=float(spec.get("high", 1.0)))
+    if is_log(spec) and low > 0 and high > 0:
+        return low / max(high / low, 10.0) ** 0.1
+    return low - 0.1 * ((high - low) or 1.0)
 
 
 def rung_levels(fidelity: Mapping[str, Any] | None) -> list[float]:

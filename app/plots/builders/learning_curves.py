@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.engine.forecast import forecast
 from app.plots.builders.common import (
     STATE_COLORS,
     empty,
@@ -24,6 +25,9 @@ from app.plots.repository import Series, TrialRow
 
 # States whose curves end early; a marker shows where.
 EARLY_END = ("stopped", "paused", "failed", "cancelled")
+# Running trials that get a forecast band (the newest), and its colour.
+FORECAST_TRIALS = 20
+FORECAST_COLOR = "#2563eb"
 # Learning curves of at most this many finished trials (the best half and an even sample
 # of the rest; running trials and the best one always): past it, curves only pile up
 # into one band, and SVG needs one element per curve.
@@ -79,10 +83,13 @@ def curves(
     fidelity: Mapping[str, Any] | None = None,
     best_trial_id: int | None = None,
     note: str = "",
+    forecast_horizon: float | None = None,
 ) -> go.Figure:
     """Learning curves. Running trials get one trace each and
     `layout.meta.live` maps trial id -> [trace index, cursor] for incremental appends.
-    `note` (from `curve_trials`) tells in the title when only some trials are drawn."""
+    `note` (from `curve_trials`) tells in the title when only some trials are drawn.
+    With `forecast_horizon`, running trials get a dashed forecast band up to it
+    (`layout.meta.forecast`: the trials that have one)."""
     if not series:
         return empty("Learning curves", f"No points of {metric} yet")
     by_id = {t.id: t for t in trials}
@@ -148,6 +155,7 @@ def curves(
                 line={"color": "#111827", "width": 2.5},
             )
         )
+    banded = _forecast_bands(fig, running, by_id, forecast_horizon)
     for trial_id, s in sorted(running, key=lambda r: r[0]):
         trial = by_id.get(trial_id)
         live[str(trial_id)] = [len(fig.data), s.cursor]
@@ -170,8 +178,75 @@ def curves(
         "Learning curves" + note,
         xaxis_title="step",
         yaxis_title=metric,
-        meta={"live": live, "metric": metric},
+        meta={"live": live, "metric": metric, "forecast": banded},
     )
+
+
+def _forecast_bands(
+    fig: go.Figure,
+    running: Sequence[tuple[int, Series]],
+    by_id: Mapping[int, TrialRow],
+    horizon: float | None,
+) -> list[int]:
+    """A dashed band per running trial (the newest FORECAST_TRIALS): where its curve is
+    forecast to go up to `horizon` (app/engine/forecast.py), mean and 90 % interval.
+    Computed on request from the points drawn; returns the trials that got one (the
+    dashboard redraws the chart when they report, so the band follows the curve)."""
+    if horizon is None:
+        return []
+    banded: list[int] = []
+    for trial_id, s in sorted(running, key=lambda r: -r[0])[:FORECAST_TRIALS]:
+        curve = [(x, y) for x, y in zip(s.steps, s.values, strict=False) if finite(y)]
+        predicted = forecast(curve, horizon)
+        if predicted is None:
+            continue
+        trial = by_id.get(trial_id)
+        label = f"#{trial.number if trial else trial_id} forecast"
+        # The band starts at the last point so that it continues the curve.
+        last = (predicted.last_step, float(curve[-1][1]))
+        xs = [last[0], *predicted.steps]
+        style = {"color": FORECAST_COLOR, "width": 1, "dash": "dash"}
+        common: dict[str, Any] = {
+            "mode": "lines",
+            "legendgroup": label,
+            "customdata": [trial_id] * len(xs),
+        }
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[last[1], *predicted.high],
+                line=style,
+                name=label,
+                showlegend=False,
+                hoverinfo="skip",
+                **common,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[last[1], *predicted.low],
+                line=style,
+                fill="tonexty",
+                fillcolor="rgba(37, 99, 235, 0.10)",
+                name=label,
+                showlegend=False,
+                hoverinfo="skip",
+                **common,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[last[1], *predicted.mean],
+                line={**style, "width": 1.5},
+                name=label,
+                hovertemplate=f"{label}<br>step %{{x}}<br>%{{y:.4g}}<extra>90 % interval shaded</extra>",
+                **common,
+            )
+        )
+        banded.append(trial_id)
+    return banded
 
 
 def trial_curves(series: Mapping[str, Series], cursor: int) -> go.Figure:
@@ -185,9 +260,13 @@ def trial_curves(series: Mapping[str, Series], cursor: int) -> go.Figure:
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, vertical_spacing=0.5 / rows)
     traces: dict[str, int] = {}
     marks = sum(len(series[name].steps) for name in names)
+    single: list[str] = []
     for i, name in enumerate(names):
         s = series[name]
         traces[name] = i
+        if len(s.steps) == 1:
+            single.append(name)
+            _one_point_axes(fig, s, row=i // cols + 1, col=i % cols + 1)
         fig.add_trace(
             scatter(
                 marks,
@@ -196,11 +275,33 @@ def trial_curves(series: Mapping[str, Series], cursor: int) -> go.Figure:
                 mode="lines+markers",
                 name=name,
                 showlegend=False,
-                marker={"size": 4},
+                marker={"size": 8 if len(s.steps) == 1 else 4},
             ),
             row=i // cols + 1,
             col=i % cols + 1,
         )
+    # `single`: panels whose axes were fixed around one point; the page draws the figure
+    # anew when they get more points, rather than extending a fixed range.
     return layout(
-        fig, "Metrics", height=max(320, 260 * rows), meta={"traces": traces, "cursor": cursor}
+        fig,
+        "Metrics",
+        height=max(320, 260 * rows),
+        meta={"traces": traces, "cursor": cursor, "single": single},
     )
+
+
+def _one_point_axes(fig: go.Figure, s: Series, row: int, col: int) -> None:
+    """Axes for a curve of one point: steps from 0 (where training starts) to just past
+    the point, and values a little either side of it. Plotly's own range
+    for one point is the point plus or minus one, whatever its scale."""
+    step, value = float(s.steps[0]), s.values[0]
+    if math.isfinite(step):
+        high = step * 1.1 if step > 0 else step + 1.0
+        low = min(0.0, step - 1.0) if step <= 0 else 0.0
+        # Ticks at the start and at the point only: automatic ones would label
+        # fractions of a step.
+        ticks = [0.0, step] if step > 0 else [step]
+        fig.update_xaxes(range=[low, high], tickvals=ticks, row=row, col=col)
+    if value is not None and math.isfinite(value):
+        pad = abs(value) * 0.1 or 1.0
+        fig.update_yaxes(range=[value - pad, value + pad], row=row, col=col)

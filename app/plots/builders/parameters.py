@@ -16,9 +16,11 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from app.plots.builders.common import (
+    INACTIVE,
     SVG_POINTS,
     empty,
     floats,
+    inactive_position,
     is_log,
     layout,
     numeric_axis,
@@ -37,6 +39,10 @@ PARALLEL_TRIALS = 2000
 # SVG (at 5 parameters, 800 trials in SVG draw in half the time of 2,000 in WebGL),
 # and never fewer than this.
 SLICE_MIN_TRIALS = 400
+# Parallel coordinates: the height (axes run 0..1) of a conditional parameter's inactive
+# trials, below its range, so that their lines go on to the objective.
+INACTIVE_Y = -0.12
+INACTIVE_COLOR = "#9ca3af"
 
 
 def parallel(
@@ -65,10 +71,7 @@ def parallel(
     if brush:
         fig = go.Figure(
             go.Parcoords(
-                dimensions=[
-                    {"label": axis.label, "values": axis.values, **axis.plotly_ticks}
-                    for axis in axes
-                ],
+                dimensions=[axis.parcoords() for axis in axes],
                 line={"color": objective, "colorscale": "Viridis", "showscale": True},
             )
         )
@@ -85,12 +88,33 @@ class _ParallelAxis:
     high: float
     ticks: list[tuple[float, str]]  # plotted value, label
     plotly_ticks: dict[str, Any]  # tickvals/ticktext for parcoords (categories)
+    # Trials where this (numeric, conditional) parameter was inactive; None: never.
+    inactive: np.ndarray | None = None
 
     def scaled(self) -> np.ndarray:
-        """Values on 0..1 (0.5 when the axis has a single value)."""
+        """Values on 0..1 (0.5 when the axis has a single value); inactive trials at
+        `INACTIVE_Y`, below the axis."""
         if self.high <= self.low:
-            return np.where(np.isnan(self.values), np.nan, 0.5)
-        return (self.values - self.low) / (self.high - self.low)
+            out = np.where(np.isnan(self.values), np.nan, 0.5)
+        else:
+            out = (self.values - self.low) / (self.high - self.low)
+        if self.inactive is not None:
+            out = np.where(self.inactive, INACTIVE_Y, out)
+        return out
+
+    def parcoords(self) -> dict[str, Any]:
+        """The dimension of Plotly's parcoords: inactive trials get a value and a tick of
+        their own below the range, as parcoords cannot draw a missing value."""
+        if self.inactive is None:
+            return {"label": self.label, "values": self.values, **self.plotly_ticks}
+        below = self.low + INACTIVE_Y * ((self.high - self.low) or 1.0)
+        ticks = [(below, INACTIVE), *self.ticks]
+        return {
+            "label": self.label,
+            "values": np.where(self.inactive, below, self.values),
+            "tickvals": [value for value, _ in ticks],
+            "ticktext": [label for _, label in ticks],
+        }
 
 
 def _parallel_axis(name: str, spec: Mapping[str, Any], raw: list[Any]) -> _ParallelAxis:
@@ -100,13 +124,16 @@ def _parallel_axis(name: str, spec: Mapping[str, Any], raw: list[Any]) -> _Paral
         ticks = list(zip(categories["tickvals"], categories["ticktext"], strict=True))
         return _ParallelAxis(name, column, 0.0, float(len(ticks) - 1), ticks, categories)
     log = is_log(spec)
+    inactive = None
+    if spec.get("condition") and any(v is None for v in raw):
+        inactive = np.array([v is None for v in raw])
     column = floats([v if isinstance(v, int | float) else None for v in values])
     if log:
         with np.errstate(invalid="ignore", divide="ignore"):
             column = np.where(column > 0, np.log10(column), np.nan).astype(np.float32)
     finite = column[np.isfinite(column)]
     if not finite.size:
-        return _ParallelAxis(name, column, 0.0, 1.0, [], {})
+        return _ParallelAxis(name, column, 0.0, 1.0, [], {}, inactive)
     low, high = float(finite.min()), float(finite.max())
     if log:
         label = f"log10({name})"
@@ -114,12 +141,12 @@ def _parallel_axis(name: str, spec: Mapping[str, Any], raw: list[Any]) -> _Paral
         step = max(1, math.ceil((last - first + 1) / 6))
         ticks = [(float(e), f"1e{e}") for e in range(first, last + 1, step)]
         ticks = ticks or [(low, f"{10**low:.3g}"), (high, f"{10**high:.3g}")]
-        return _ParallelAxis(label, column, low, high, ticks, {})
+        return _ParallelAxis(label, column, low, high, ticks, {}, inactive)
     stops = np.linspace(low, high, 5 if high > low else 1)
     if spec.get("type") == "int":
         stops = np.unique(np.round(stops))
     ticks = [(float(v), f"{v:.4g}") for v in stops]
-    return _ParallelAxis(name, column, low, high, ticks, {})
+    return _ParallelAxis(name, column, low, high, ticks, {}, inactive)
 
 
 # Colour bands of the SVG parallel coordinates: one path each, so the browser draws a
@@ -228,12 +255,26 @@ def _parallel_lines(
             }
             for value, label in axis.ticks
         ]
+        if axis.inactive is not None:
+            annotations.append(
+                {
+                    "x": i,
+                    "y": INACTIVE_Y,
+                    "text": INACTIVE,
+                    "showarrow": False,
+                    "xanchor": "right",
+                    "xshift": -3,
+                    "font": {"size": 10, "color": INACTIVE_COLOR},
+                    "bgcolor": "rgba(255,255,255,0.75)",
+                }
+            )
+    bottom = INACTIVE_Y - 0.05 if any(axis.inactive is not None for axis in axes) else -0.04
     fig = layout(fig, "Parallel coordinates" + note, hovermode="closest")
     return fig.update_layout(
         shapes=shapes,
         annotations=annotations,
         xaxis={"visible": False, "range": [-0.45, n_axes - 0.8]},
-        yaxis={"visible": False, "range": [-0.04, 1.1]},
+        yaxis={"visible": False, "range": [bottom, 1.1]},
         margin={"l": 70, "r": 20, "t": 70, "b": 20},
     )
 
@@ -261,8 +302,39 @@ def slices(
     ids = floats([t.id for t in scored])
     for i, name in enumerate(names):
         spec = space[name]
-        values, axis = numeric_axis(spec, [t.params.get(name) for t in scored])
+        raw = [t.params.get(name) for t in scored]
+        values, axis = numeric_axis(spec, raw)
         r, c = i // cols + 1, i % cols + 1
+        missing = np.array([v is None for v in raw])
+        if not axis and spec.get("condition") and missing.any():
+            # Inactive trials of a numeric parameter: grey markers in a column of their
+            # own left of the range, labelled, rather than left out.
+            at = inactive_position(spec, raw)
+            fig.add_trace(
+                scatter(
+                    len(scored) * len(names),
+                    x=np.full(int(missing.sum()), at, dtype=np.float32),
+                    y=ys[missing],
+                    mode="markers",
+                    showlegend=False,
+                    customdata=ids[missing],
+                    hovertemplate=f"{name} {INACTIVE}<br>%{{y}}<extra></extra>",
+                    marker={"color": INACTIVE_COLOR, "size": 5},
+                ),
+                row=r,
+                col=c,
+            )
+            fig.add_annotation(
+                x=math.log10(at) if is_log(spec) else at,
+                y=0,
+                yref="y domain",
+                text=INACTIVE,
+                showarrow=False,
+                yanchor="bottom",
+                font={"size": 10, "color": INACTIVE_COLOR},
+                row=r,
+                col=c,
+            )
         fig.add_trace(
             scatter(
                 len(scored) * len(names),

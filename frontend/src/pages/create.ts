@@ -45,6 +45,25 @@ function parseScalar(text: string): string | number | boolean {
   return t;
 }
 
+/** `optimizer=sgd,adam; kernel=poly` as a parameter's condition (every parent must hold). */
+export function parseCondition(text: string): Obj | undefined {
+  const condition: Obj = {};
+  for (const clause of text.split(";")) {
+    if (!clause.trim()) continue;
+    const at = clause.indexOf("=");
+    const parent = (at < 0 ? clause : clause.slice(0, at)).trim();
+    const values = at < 0 ? [] : clause.slice(at + 1).split(",").filter((v) => v.trim() !== "").map(parseScalar);
+    condition[parent] = values;
+  }
+  return Object.keys(condition).length ? condition : undefined;
+}
+
+export function conditionText(condition: unknown): string {
+  return Object.entries(asObj(condition))
+    .map(([parent, values]) => `${parent}=${(Array.isArray(values) ? values : [values]).map(String).join(",")}`)
+    .join("; ");
+}
+
 /** A command line as an argv list: whitespace splits, quotes group. */
 export function splitCommand(command: string): string[] {
   const out: string[] = [];
@@ -65,9 +84,13 @@ function jsonText(value: unknown): string {
 }
 
 export function studyToBody(s: StudyRead): Body {
+  const more = s as StudyRead & { objectives?: unknown[]; constraints?: unknown[]; reference_point?: unknown };
+  const many = Array.isArray(more.objectives) && more.objectives.length > 1;
   return {
     name: `${s.name} (copy)`,
-    objective: s.objective,
+    ...(many ? { objectives: more.objectives } : { objective: s.objective }),
+    ...(more.constraints?.length ? { constraints: more.constraints } : {}),
+    ...(many && Array.isArray(more.reference_point) ? { reference_point: more.reference_point } : {}),
     space: s.space,
     strategy: s.strategy,
     early_stopping: s.early_stopping,
@@ -140,13 +163,26 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
     const choices = h("input", { class: "p-choices", value: Array.isArray(spec["choices"]) ? (spec["choices"] as unknown[]).join(", ") : "", placeholder: "a, b, c", "aria-label": "choices" });
     const value = h("input", { class: "p-value", value: str(spec["value"]), placeholder: "value", "aria-label": "value" });
     const role = h("input", { class: "p-role", value: str(spec["role"]), placeholder: "role (optional)", "aria-label": "role" });
+    // Conditional parameters and priors (both optional) on a second line of the row.
+    const condition = h("input", {
+      class: "p-condition code", value: conditionText(spec["condition"]), "aria-label": "condition",
+      placeholder: "only when, e.g. optimizer=sgd; nesterov=true",
+    });
+    const prior = asObj(spec["prior"]);
+    const priorValue = h("input", { class: "p-prior", value: str(prior["value"]), placeholder: "prior: likely best value", "aria-label": "prior value" });
+    const confidence = h(
+      "select",
+      { class: "p-confidence", "aria-label": "prior confidence" },
+      ...["low", "medium", "high"].map((c) => h("option", { value: c, selected: c === str(prior["confidence"] ?? "medium") }, `${c} confidence`)),
+    );
     const row = h("div", { class: "space-row" });
     const sync = () => {
       row.dataset.field = `space.${nameIn.value}`;
       row.dataset.type = typeSel.value;
-      for (const [k, el] of Object.entries({ low, high, scale, step, choices, value }) as [string, HTMLElement][]) {
+      for (const [k, el] of Object.entries({ low, high, scale, step, choices, value, condition, prior: priorValue }) as [string, HTMLElement][]) {
         el.dataset.field = `space.${nameIn.value}.${k}`;
       }
+      confidence.dataset.field = `space.${nameIn.value}.prior.confidence`;
     };
     nameIn.addEventListener("input", sync);
     typeSel.addEventListener("change", sync);
@@ -154,6 +190,7 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
       cell("c-name", nameIn), cell("c-type", typeSel), cell("c-num", low), cell("c-num", high), cell("c-num", scale), cell("c-num", step),
       cell("c-choices", choices), cell("c-fixed", value), cell("c-role", role),
       h("button", { type: "button", class: "small", "aria-label": "remove parameter", onclick: () => row.remove() }, "✕"),
+      h("span", { class: "cell c-extra" }, condition, priorValue, confidence),
     );
     sync();
     return row;
@@ -180,9 +217,86 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
       }
       const role = q<HTMLInputElement>("p-role").value.trim();
       if (role) spec["role"] = role;
+      const condition = parseCondition(q<HTMLInputElement>("p-condition").value);
+      if (condition) spec["condition"] = condition;
+      const priorText = q<HTMLInputElement>("p-prior").value;
+      if (priorText.trim() !== "" && type !== "fixed") {
+        spec["prior"] = { value: parseScalar(priorText), confidence: q<HTMLSelectElement>("p-confidence").value };
+      }
       space[name] = spec;
     }
     return space;
+  }
+
+  // Objectives: the first row is `objective` (its inputs keep their single-objective
+  // names); with two or three rows the study gets `objectives`.
+  let objectiveRows: HTMLElement;
+  let constraintRows: HTMLElement;
+  function objectiveRow(o: Obj, i: number): HTMLElement {
+    const row = h("div", { class: "row objective-row", "data-field": `objectives.${i}` });
+    if (i === 0) {
+      row.append(
+        field("objective.metric", "Metric", input("objective.metric", o["metric"], { id: "f-metric", class: "o-metric" })),
+        field("objective.direction", "Direction", select("objective.direction", ["minimize", "maximize"], o["direction"] ?? "minimize")),
+        field("objective.aggregate", "Trial value", select("objective.aggregate", ["last", "best"], o["aggregate"] ?? "last")),
+      );
+      f["objective.metric"]!.classList.add("o-metric");
+      f["objective.direction"]!.classList.add("o-direction");
+      f["objective.aggregate"]!.classList.add("o-aggregate");
+      return row;
+    }
+    const metric = h("input", { class: "o-metric", value: str(o["metric"]), placeholder: "metric", "aria-label": `objective ${i + 1} metric` });
+    const direction = h("select", { class: "o-direction", "aria-label": `objective ${i + 1} direction` },
+      ...["minimize", "maximize"].map((d) => h("option", { value: d, selected: d === str(o["direction"] ?? "minimize") }, d)));
+    const aggregate = h("select", { class: "o-aggregate", "aria-label": `objective ${i + 1} trial value` },
+      ...["last", "best"].map((d) => h("option", { value: d, selected: d === str(o["aggregate"] ?? "last") }, d)));
+    row.append(
+      h("label", { class: "field", "data-field": `objectives.${i}.metric` }, h("span", null, `Metric ${i + 1}`), metric),
+      h("label", { class: "field", "data-field": `objectives.${i}.direction` }, h("span", null, "Direction"), direction),
+      h("label", { class: "field", "data-field": `objectives.${i}.aggregate` }, h("span", null, "Trial value"), aggregate),
+      h("button", { type: "button", class: "small", "aria-label": "remove objective", onclick: () => { row.remove(); renumberObjectives(); } }, "✕"),
+    );
+    return row;
+  }
+
+  function renumberObjectives(): void {
+    Array.from(objectiveRows.children).forEach((row, i) => { (row as HTMLElement).dataset.field = `objectives.${i}`; });
+    const many = objectiveRows.children.length > 1;
+    (formBox.querySelector(".reference-point") as HTMLElement | null)?.toggleAttribute("hidden", !many);
+  }
+
+  function readObjectives(): Obj[] {
+    return Array.from(objectiveRows.querySelectorAll<HTMLElement>(".objective-row")).map((row) => ({
+      metric: (row.querySelector(".o-metric") as HTMLInputElement).value.trim(),
+      direction: (row.querySelector(".o-direction") as HTMLSelectElement).value,
+      aggregate: (row.querySelector(".o-aggregate") as HTMLSelectElement).value,
+    }));
+  }
+
+  function constraintRow(c: Obj): HTMLElement {
+    const row = h("div", { class: "row constraint-row" });
+    const metric = h("input", { class: "k-metric", value: str(c["metric"]), placeholder: "metric, e.g. memory_gib", "aria-label": "constraint metric" });
+    const op = h("select", { class: "k-op", "aria-label": "constraint operator" }, ...["<=", ">="].map((o) => h("option", { value: o, selected: o === str(c["op"] ?? "<=") }, o)));
+    const limit = h("input", { class: "k-value", type: "number", step: "any", value: str(c["value"]), placeholder: "limit", "aria-label": "constraint limit" });
+    row.append(metric, op, limit, h("button", { type: "button", class: "small", "aria-label": "remove constraint", onclick: () => { row.remove(); renumberConstraints(); } }, "✕"));
+    return row;
+  }
+
+  function renumberConstraints(): void {
+    Array.from(constraintRows.children).forEach((row, i) => {
+      (row as HTMLElement).dataset.field = `constraints.${i}`;
+      (row.querySelector(".k-metric") as HTMLElement).dataset.field = `constraints.${i}.metric`;
+      (row.querySelector(".k-op") as HTMLElement).dataset.field = `constraints.${i}.op`;
+      (row.querySelector(".k-value") as HTMLElement).dataset.field = `constraints.${i}.value`;
+    });
+  }
+
+  function readConstraints(): Obj[] {
+    return Array.from(constraintRows.querySelectorAll<HTMLElement>(".constraint-row")).map((row) => ({
+      metric: (row.querySelector(".k-metric") as HTMLInputElement).value.trim(),
+      op: (row.querySelector(".k-op") as HTMLSelectElement).value,
+      value: num(row.querySelector(".k-value") as HTMLInputElement),
+    }));
   }
 
   function metricRow(def: Obj): HTMLElement {
@@ -231,7 +345,11 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
 
   function renderForm(body: Body): void {
     f = {};
-    const objective = asObj(body["objective"]);
+    const objectives = Array.isArray(body["objectives"]) && body["objectives"].length
+      ? (body["objectives"] as unknown[]).map(asObj)
+      : [asObj(body["objective"])];
+    const constraints = Array.isArray(body["constraints"]) ? (body["constraints"] as unknown[]).map(asObj) : [];
+    const reference = Array.isArray(body["reference_point"]) ? (body["reference_point"] as unknown[]).join(", ") : "";
     const strategy = { ...asObj(body["strategy"]) };
     const early = asObj(body["early_stopping"]);
     const limits = asObj(body["limits"]);
@@ -242,6 +360,10 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
     const { rule, ...earlyOptions } = early;
     const { command, args, gpus_per_trial, metric_definitions, ...executionMore } = execution ?? {};
 
+    objectiveRows = h("div", { class: "objective-rows" });
+    objectives.forEach((o, i) => objectiveRows.append(objectiveRow(o, i)));
+    constraintRows = h("div", { class: "constraint-rows" }, constraints.map(constraintRow));
+    renumberConstraints();
     spaceRows = h("div", { class: "space-rows" }, Object.entries(asObj(body["space"])).map(([n, s]) => spaceRow(n, asObj(s))));
     metricRows = h("div", { class: "metric-rows" }, (Array.isArray(metric_definitions) ? metric_definitions : []).map((d) => metricRow(asObj(d))));
     renumberMetrics();
@@ -251,11 +373,18 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
     clear(
       formBox,
       h("fieldset", null, h("legend", null, "Study"), field("name", "Name", input("name", body["name"], { required: true, id: "f-name" }))),
-      h("fieldset", null, h("legend", null, "Objective"),
-        h("div", { class: "row" },
-          field("objective.metric", "Metric", input("objective.metric", objective["metric"], { id: "f-metric" })),
-          field("objective.direction", "Direction", select("objective.direction", ["minimize", "maximize"], objective["direction"] ?? "minimize")),
-          field("objective.aggregate", "Trial value", select("objective.aggregate", ["last", "best"], objective["aggregate"] ?? "last")))),
+      h("fieldset", { "data-field": "objectives" }, h("legend", null, "Objectives"),
+        objectiveRows,
+        h("button", { type: "button", id: "add-objective", onclick: () => {
+          if (objectiveRows.children.length >= 3) return;
+          objectiveRows.append(objectiveRow({ direction: "minimize" }, objectiveRows.children.length));
+          renumberObjectives();
+        } }, "+ objective"),
+        h("div", { class: "reference-point", hidden: objectives.length < 2 },
+          field("reference_point", "Hypervolume reference point", input("reference_point", reference, { placeholder: "one value per objective, e.g. 0, 100 (empty: derived)" }))),
+        h("h3", null, "Constraints"),
+        constraintRows,
+        h("button", { type: "button", id: "add-constraint", onclick: () => { constraintRows.append(constraintRow({})); renumberConstraints(); } }, "+ constraint")),
       h("fieldset", { "data-field": "space" }, h("legend", null, "Search space"),
         h("div", { class: "space-head" }, ...["name", "type", "low", "high", "scale", "step", "choices", "value", "role", ""].map((c) => h("span", null, c))),
         spaceRows,
@@ -266,7 +395,7 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
           field("strategy.seed", "Seed", input("strategy.seed", seed, { type: "number" })),
           field("strategy", "Options (JSON)", area("strategy.options", jsonText(strategyOptions), '{"sampler": "tpe", "mode": "pause"}'))),
         h("div", { class: "row" },
-          field("early_stopping.rule", "Early stopping", select("early_stopping.rule", ["", "median"], rule ?? "")),
+          field("early_stopping.rule", "Early stopping", select("early_stopping.rule", ["", "median", "forecast"], rule ?? "")),
           field("early_stopping", "Rule options (JSON)", area("early_stopping.options", jsonText(earlyOptions), '{"min_trials": 5, "warmup_steps": 0}')))),
       h("fieldset", null, h("legend", null, "Limits"),
         h("div", { class: "row wrap" }, LIMIT_FIELDS.map(([k, label]) => field(`limits.${k}`, label, input(`limits.${k}`, limits[k], { type: "number", step: "any" }))))),
@@ -305,9 +434,12 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
   function readForm(): Body {
     const v = (path: string) => f[path]?.value ?? "";
     const n = (path: string) => num(f[path] as HTMLInputElement);
+    const objectives = readObjectives();
     const body: Body = {
       name: v("name"),
-      objective: { metric: v("objective.metric"), direction: v("objective.direction"), aggregate: v("objective.aggregate") },
+      ...(objectives.length > 1
+        ? { objectives }
+        : { objective: { metric: v("objective.metric"), direction: v("objective.direction"), aggregate: v("objective.aggregate") } }),
       space: readSpace(),
       strategy: { ...parseJsonField("strategy.options"), name: v("strategy.name"), ...(n("strategy.seed") !== undefined ? { seed: n("strategy.seed") } : {}) },
     };
@@ -325,6 +457,10 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
       if (n("execution.gpus_per_trial") !== undefined) execution["gpus_per_trial"] = n("execution.gpus_per_trial");
       body["execution"] = execution;
     }
+    const constraints = readConstraints();
+    if (constraints.length) body["constraints"] = constraints;
+    const reference = v("reference_point").trim();
+    if (objectives.length > 1 && reference) body["reference_point"] = reference.split(",").map((x) => parseScalar(x));
     const tags = parseJsonField("tags");
     if (Object.keys(tags).length) body["tags"] = tags;
     if (parentId !== null) body["parent_study_id"] = parentId;

@@ -1,7 +1,8 @@
-import { api, type StudyRead } from "../api/client";
+import { api, request, type Schemas, type StudyRead } from "../api/client";
 import { subscribe } from "../api/live";
 import { throttle } from "../charts";
 import { clear, fmt, h, link, stateBadge } from "../dom";
+import { projectSelect } from "./projects";
 
 const FINISHED = ["completed", "stopped", "failed", "cancelled"];
 
@@ -18,7 +19,14 @@ export function strategyLabel(study: StudyRead): string {
   return name + rule;
 }
 
-export function studiesPage(root: HTMLElement): () => void {
+export function studiesPage(root: HTMLElement, params: URLSearchParams = new URLSearchParams()): () => void {
+  // The project filter (pages/projects.ts), kept in the URL: /?project=name.
+  let project = params.get("project") ?? "";
+  const projects = projectSelect(project, (value) => {
+    project = value;
+    history.replaceState(null, "", value ? `/?project=${encodeURIComponent(value)}` : "/");
+    void load();
+  });
   const body = h("tbody");
   const total = h("span", { class: "muted" });
   const error = h("p", { class: "error", role: "alert" });
@@ -26,7 +34,7 @@ export function studiesPage(root: HTMLElement): () => void {
     h(
       "section",
       { class: "card" },
-      h("div", { class: "row between" }, h("h1", null, "Studies ", total), link("/studies/new", h("button", null, "New study"))),
+      h("div", { class: "row between" }, h("h1", null, "Studies ", total), projects, link("/studies/new", h("button", null, "New study"))),
       error,
       h(
         "table",
@@ -39,7 +47,9 @@ export function studiesPage(root: HTMLElement): () => void {
 
   async function load(): Promise<void> {
     try {
-      const list = await api.listStudies();
+      const list = project
+        ? await request<Schemas["StudyList"]>("GET", `/studies?limit=200&project=${encodeURIComponent(project)}`)
+        : await api.listStudies();
       error.textContent = "";
       total.textContent = `(${list.total})`;
       clear(

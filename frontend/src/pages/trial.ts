@@ -3,7 +3,9 @@ import { subscribe, type LiveChange } from "../api/live";
 import { currentMeta, draw, extend, purge, throttle } from "../charts";
 import { clear, duration, fmt, h, link, stateBadge } from "../dom";
 import { navigate } from "../main";
+import { lineagePanel } from "./population";
 import { scalePanel } from "./scale";
+import { constraintText, type MultiTrial } from "./study/objectives";
 
 const LOG_KEEP = 200_000; // characters of the log tail kept on the page
 
@@ -46,6 +48,7 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
       log,
     ),
     scalePanel(id),
+    lineagePanel(id),
   );
 
   function renderTrial(t: TrialRead): void {
@@ -73,6 +76,7 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
     clear(paramsBody, Object.entries(t.params).map(([k, v]) => h("tr", null, h("th", null, k), h("td", { class: "num" }, typeof v === "number" ? fmt(v, 6) : JSON.stringify(v)))));
     const rows: [string, string][] = [
       ["value", fmt(t.value as number | null, 6)],
+      ...resultRows(t as MultiTrial),
       ["state", t.state],
       ["worker", t.worker ?? "—"],
       ["budget", fmt(t.budget as number | null)],
@@ -84,6 +88,21 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
       ["error", t.error ?? "—"],
     ];
     clear(infoBody, rows.map(([k, v]) => h("tr", null, h("th", null, k), h("td", null, v))));
+  }
+
+  /** Several objectives, constraints (which one broke, by how much), the Pareto flag. */
+  function resultRows(t: MultiTrial): [string, string][] {
+    const out: [string, string][] = [];
+    if (t.values && t.values.length > 1) out.push(["objective values", t.values.map((v) => fmt(v, 6)).join(", ")]);
+    for (const c of t.constraints ?? []) {
+      const shown = constraintText(c);
+      out.push([`${c.metric} ${c.op} ${fmt(c.limit)}`, shown.broken ? `${shown.text}: constraint broken` : shown.text]);
+    }
+    if (t.constraints?.length || (t.values && t.values.length > 1)) {
+      const feasible = t.feasible === true ? "yes" : t.feasible === false ? "no" : "not known yet";
+      out.push(["feasible", feasible], ["on the Pareto front", t.is_pareto ? "yes" : "no"]);
+    }
+    return out;
   }
 
   async function act(action: () => Promise<unknown>): Promise<void> {
@@ -108,12 +127,15 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
   // Metrics: the figure once, then only points newer than its cursor.
   let cursor = 0;
   let traces: Record<string, number> = {};
+  // Metrics drawn with one point: their axes are fixed around it (see the server's figure).
+  let single = new Set<string>();
   async function drawCurves(): Promise<void> {
     const figure = await api.trialPlot(id);
     await draw(chart, figure);
     const meta = currentMeta(chart);
     cursor = Number(meta["cursor"] ?? 0);
     traces = (meta["traces"] ?? {}) as Record<string, number>;
+    single = new Set((meta["single"] ?? []) as string[]);
   }
   const appendPoints = throttle(async () => {
     const page = await api.metrics(id, cursor);
@@ -125,8 +147,8 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
       entry.ys.push(typeof p.value === "number" ? p.value : NaN);
       byName.set(p.name, entry);
     }
-    if ([...byName.keys()].some((n) => !(n in traces))) {
-      await drawCurves(); // a new metric: a new panel
+    if ([...byName.keys()].some((n) => !(n in traces) || single.has(n))) {
+      await drawCurves(); // a new metric: a new panel; a second point: axes of its own
       return;
     }
     for (const [name, { xs, ys }] of byName) await extend(chart, traces[name]!, xs, ys);

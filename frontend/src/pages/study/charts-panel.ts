@@ -7,16 +7,19 @@ import { ApiError, api, type StudyRead } from "../../api/client";
 import type { Figure } from "plotly.js-dist-min";
 import { addTrace, currentMeta, draw, extend, purge, restyle, throttle, traceXs } from "../../charts";
 import { clear, h } from "../../dom";
+import { isMultiObjective } from "./objectives";
 
 export const KINDS = ["history", "curves", "parallel", "slices", "contour", "importance", "rungs", "timeline"] as const;
-export type Kind = (typeof KINDS)[number];
+// Figures of a study with several objectives, shown (and fetched) only for such studies.
+export const MULTI_KINDS = ["pareto", "hypervolume"] as const;
+export type Kind = (typeof KINDS)[number] | (typeof MULTI_KINDS)[number];
 // The order figures are drawn in: those in view when the page opens first.
 export const DRAW_ORDER: readonly Kind[] = ["history", "curves", "parallel", "importance", "slices", "contour", "rungs", "timeline"];
 // The figures a trial's move into a state changes (besides the history and the curves,
 // which are updated in place).
 const CHANGED_BY: Record<string, readonly Kind[]> = {
-  completed: ["parallel", "slices", "contour", "importance", "rungs", "timeline"],
-  stopped: ["parallel", "slices", "contour", "importance", "rungs", "timeline"],
+  completed: ["pareto", "hypervolume", "parallel", "slices", "contour", "importance", "rungs", "timeline"],
+  stopped: ["pareto", "hypervolume", "parallel", "slices", "contour", "importance", "rungs", "timeline"],
   paused: ["rungs", "timeline"],
   failed: ["rungs", "timeline"],
   cancelled: ["rungs", "timeline"],
@@ -58,9 +61,13 @@ export function createChartsPanel(studyId: number, open: (trialId: number) => vo
   // Parallel coordinates are SVG lines; on demand, Plotly's parcoords, whose axes filter
   // the lines by dragging. It is WebGL only, which takes seconds without a GPU.
   const brush = h("input", { type: "checkbox", id: "parallel-brush" });
-  for (const kind of KINDS) charts.set(kind, h("div", { class: "chart", id: `chart-${kind}`, "data-kind": kind }));
+  for (const kind of [...KINDS, ...MULTI_KINDS]) charts.set(kind, h("div", { class: "chart", id: `chart-${kind}`, "data-kind": kind }));
   const card = (kind: Kind, ...extra: Node[]) =>
     h("section", { class: `card chart-card chart-card-${kind}` }, ...extra, charts.get(kind)!);
+  // Added to the page once the study turns out to have several objectives.
+  const multiCards = MULTI_KINDS.map((kind) => card(kind));
+  let multi = false;
+  const enabled = (kind: Kind) => multi || !(MULTI_KINDS as readonly string[]).includes(kind);
   const el = h(
     "div",
     { class: "grid", id: "charts" },
@@ -126,7 +133,8 @@ export function createChartsPanel(studyId: number, open: (trialId: number) => vo
    * `kinds` order, each painted before the next starts: drawing blocks the page, so each
    * chart shows as soon as it is done. The first goes alone so that the server builds
    * it without sharing the CPU with the other seven. */
-  async function drawAll(kinds: readonly Kind[] = DRAW_ORDER): Promise<void> {
+  async function drawAll(requested?: readonly Kind[]): Promise<void> {
+    const kinds = (requested ?? (multi ? [...MULTI_KINDS, ...DRAW_ORDER] : DRAW_ORDER)).filter(enabled);
     const [first, ...rest] = kinds;
     if (first === undefined) return;
     const firstRequest = fetchFigure(first);
@@ -147,13 +155,14 @@ export function createChartsPanel(studyId: number, open: (trialId: number) => vo
   // Figures a change made stale, fetched together at most every 3 s.
   const stale = new Set<Kind>();
   const redrawStale = throttle(async () => {
-    const kinds = DRAW_ORDER.filter((k) => stale.has(k));
+    const kinds = [...MULTI_KINDS, ...DRAW_ORDER].filter((k) => stale.has(k));
     stale.clear();
     await drawAll(kinds);
   }, 3000);
   function markStale(...kinds: Kind[]): void {
-    kinds.forEach((k) => stale.add(k));
-    if (kinds.length) redrawStale();
+    const wanted = kinds.filter(enabled);
+    wanted.forEach((k) => stale.add(k));
+    if (wanted.length) redrawStale();
   }
 
   async function appendPoints(trialId: number): Promise<void> {
@@ -197,6 +206,11 @@ export function createChartsPanel(studyId: number, open: (trialId: number) => vo
     } finally {
       entry.busy = false;
     }
+    // A trial drawn with a forecast band (dashed, to the horizon) gets a new forecast
+    // from the server, computed on the points it has now: the chart is redrawn
+    // (throttled with every other stale chart), since a band cannot be extended.
+    const banded = (currentMeta(curves)["forecast"] ?? []) as number[];
+    if (banded.includes(trialId)) markStale("curves");
   }
 
   /** A trial finished with a value: a marker on the history, in place, unless it beats
@@ -239,6 +253,12 @@ export function createChartsPanel(studyId: number, open: (trialId: number) => vo
   }
 
   function setStudy(study: StudyRead): void {
+    if (!multi && isMultiObjective(study)) {
+      // The front and its hypervolume first: they are what such a study is about.
+      multi = true;
+      el.prepend(...multiCards);
+      void drawAll([...MULTI_KINDS]);
+    }
     if (contourX.options.length) return;
     const names = Object.keys(study.space).filter((n) => (study.space[n] as { type?: string }).type !== "fixed");
     names.forEach((n, i) => {
@@ -258,7 +278,12 @@ export function createChartsPanel(studyId: number, open: (trialId: number) => vo
     setStudy,
     onMetrics: (trialId) => void appendPoints(trialId),
     onTrial,
-    catchUp: () => { for (const trialId of live.keys()) void appendPoints(trialId); },
+    catchUp: () => {
+      for (const trialId of live.keys()) void appendPoints(trialId);
+      // Trials that finished before the live stream opened: the front is fetched again
+      // (its figure is cached per study version, so an unchanged one costs little).
+      markStale(...MULTI_KINDS);
+    },
     destroy: () => charts.forEach((chart) => purge(chart)),
   };
 }

@@ -92,6 +92,10 @@ export function createHeader(id: number, onStudy: (study: StudyRead) => void): H
             : null,
           h("button", { type: "button", onclick: () => navigate(`/studies/new?clone=${id}`) }, "Clone"),
           h("a", { href: api.csvUrl(id), download: `study-${id}-trials.csv`, class: "button" }, "Export CSV"),
+          // Population-based training: the population view (frontend/src/pages/population.ts).
+          ["pbt", "pb2"].includes(String(s.strategy.name))
+            ? h("a", { href: `/studies/${id}/population`, "data-link": true, class: "button", id: "population-link" }, "Population")
+            : null,
         ),
       ),
       h("p", { class: "muted" },

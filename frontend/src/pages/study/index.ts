@@ -11,7 +11,10 @@ import { createTrialsTable } from "./trials-table";
 
 export function studyPage(root: HTMLElement, _params: URLSearchParams, id: number): () => void {
   const charts = createChartsPanel(id, (trialId) => navigate(`/trials/${trialId}`));
-  const header = createHeader(id, (study) => charts.setStudy(study));
+  const header = createHeader(id, (study) => {
+    charts.setStudy(study);
+    table.setStudy(study);
+  });
   const table = createTrialsTable(id);
   root.append(header.card, h("div", { class: "figures-grid" }, header.figures), charts.el, table.el);
 
@@ -22,6 +25,7 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
     const figuresDrawn = charts.drawAll();
     const study = await header.loadStudy();
     if (!study) return;
+    table.sortBestFirst(study.objective.direction);
     void table.load();
     // The key figures read every trial's times: after the first chart, not competing
     // with it for the server.
