@@ -311,13 +311,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--problems", default=",".join([*(p.name for p in PROBLEMS), "constrained"])
     )
+    parser.add_argument("--samplers", help="only these, e.g. motpe,tpe (default: all)")
     args = parser.parse_args(argv)
     kinds = args.problems.split(",")
+    only = set(args.samplers.split(",")) if args.samplers else None
     jobs: list[tuple[str, str, int]] = []
     for seed in range(args.seeds):
         for kind in kinds:
             names = ("tpe", "optuna-tpe") if kind == "constrained" else (*OURS, *OPTUNA)
-            jobs.extend((kind, name, seed) for name in names)
+            jobs.extend((kind, name, seed) for name in names if only is None or name in only)
     start = time.perf_counter()
     with Pool(args.processes) as pool:
         rows = pool.map(one, jobs, chunksize=1)

@@ -8,7 +8,9 @@ import { TEMPLATES } from "../templates";
 type Body = Record<string, unknown>;
 type Obj = Record<string, unknown>;
 
-const STRATEGIES = ["random", "grid", "sobol", "tpe", "gp", "asha", "hyperband", "bohb"];
+const STRATEGIES = [
+  "random", "grid", "sobol", "tpe", "gp", "nsga2", "motpe", "asha", "hyperband", "bohb", "pbt", "pb2",
+];
 const PARAM_TYPES = ["float", "int", "categorical", "fixed"];
 const SCALES = ["linear", "log", "reverse_log"];
 const LIMIT_FIELDS: [string, string][] = [
@@ -411,7 +413,7 @@ export function createPage(root: HTMLElement, params: URLSearchParams): void {
           field("execution.command", "Command", input("execution.command", joinCommand(command), { class: "code wide", placeholder: "python train.py" }), "empty: trials are run by your own client"),
           field("execution.args", "Parameters as", select("execution.args", ["flags", "template"], args ?? "flags")),
           field("execution.gpus_per_trial", "GPUs per trial", input("execution.gpus_per_trial", gpus_per_trial, { type: "number" }))),
-        field("execution", "More options (JSON: env, working_dir, timeout_s, queue…)", area("execution.more", jsonText(executionMore))),
+        field("execution", "More options (JSON: env, working_dir, timeout_s, queue, checkpoint…)", area("execution.more", jsonText(executionMore))),
         h("h3", null, "Metric definitions"),
         metricRows,
         h("button", { type: "button", id: "add-metric", onclick: () => { metricRows.append(metricRow({})); renumberMetrics(); testRegexes(); } }, "+ metric"),
