@@ -143,6 +143,28 @@ class TrialSession:
             path.write_text(json.dumps(state))
 
 
+class SessionView:
+    """What every framework's callback tells of its trial, read from its `TrialSession`."""
+
+    session: TrialSession
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.session.params
+
+    @property
+    def budget(self) -> float | None:
+        return self.session.budget
+
+    @property
+    def trial_id(self) -> int:
+        return self.session.trial_id
+
+    @property
+    def decision(self) -> str:
+        return self.session.decision
+
+
 STATE_FILE = "tunelab-state.json"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, TrialSession
+from tunelab.integrations._core import PAUSE, SessionView, TrialSession
 
 CHECKPOINT = "tunelab-model.keras"
 _built: Any = None
@@ -41,7 +41,7 @@ def _build() -> type:
     except ImportError:
         raise ImportError("tunelab.integrations.keras needs Keras 3: pip install keras") from None
 
-    class TunelabCallback(keras.callbacks.Callback):
+    class TunelabCallback(SessionView, keras.callbacks.Callback):
         def __init__(
             self,
             study: int | None = None,
@@ -65,18 +65,6 @@ def _build() -> type:
         @params.setter
         def params(self, value: dict[str, Any]) -> None:
             self.fit_params = value
-
-        @property
-        def budget(self) -> float | None:
-            return self.session.budget
-
-        @property
-        def trial_id(self) -> int:
-            return self.session.trial_id
-
-        @property
-        def decision(self) -> str:
-            return self.session.decision
 
         @property
         def resume_checkpoint(self) -> str | None:

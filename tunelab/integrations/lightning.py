@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, TrialSession
+from tunelab.integrations._core import PAUSE, SessionView, TrialSession
 
 CHECKPOINT = "tunelab-last.ckpt"
 _built: Any = None
@@ -56,7 +56,7 @@ def _lightning() -> Any:
 def _build() -> type:
     Callback: Any = _lightning().Callback
 
-    class TunelabCallback(Callback):
+    class TunelabCallback(SessionView, Callback):
         """Reports `trainer.callback_metrics` after each validation (at step = epoch,
         counting from 1, or the global step with `step="global_step"`); `metrics` limits
         which are sent."""
@@ -79,22 +79,6 @@ def _build() -> type:
             self.session = TrialSession(
                 study, url=url, token=token, metrics=metrics, checkpoint_dir=checkpoint_dir
             )
-
-        @property
-        def params(self) -> dict[str, Any]:
-            return self.session.params
-
-        @property
-        def budget(self) -> float | None:
-            return self.session.budget
-
-        @property
-        def trial_id(self) -> int:
-            return self.session.trial_id
-
-        @property
-        def decision(self) -> str:
-            return self.session.decision
 
         @property
         def resume_checkpoint(self) -> str | None:

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, TrialSession
+from tunelab.integrations._core import PAUSE, SessionView, TrialSession
 
 _built: Any = None
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -65,7 +65,7 @@ def _build() -> type:
             "tunelab.integrations.transformers needs Transformers: pip install transformers"
         ) from None
 
-    class TunelabCallback(transformers.TrainerCallback):
+    class TunelabCallback(SessionView, transformers.TrainerCallback):
         def __init__(
             self,
             study: int | None = None,
@@ -83,22 +83,6 @@ def _build() -> type:
                 study, url=url, token=token, metrics=metrics, checkpoint_dir=checkpoint_dir
             )
             self.output_dir: Path | None = None
-
-        @property
-        def params(self) -> dict[str, Any]:
-            return self.session.params
-
-        @property
-        def budget(self) -> float | None:
-            return self.session.budget
-
-        @property
-        def trial_id(self) -> int:
-            return self.session.trial_id
-
-        @property
-        def decision(self) -> str:
-            return self.session.decision
 
         @property
         def checkpoint_dir(self) -> Path | None:
