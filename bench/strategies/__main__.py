@@ -53,29 +53,6 @@ def bayes_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def mf_table(rows: list[dict[str, Any]]) -> str:
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        grouped[(row["task"], row["strategy"])].append(row)
-    lines = [
-        "| task | strategy | median epochs to target | median wall (epoch units, 4 workers) | reached | vs random |",
-        "|---|---|---|---|---|---|",
-    ]
-    for task in dict.fromkeys(r["task"] for r in rows):
-        base = _median([r["epochs"] for r in grouped[(task, "random, full budget")]])
-        for (t, name), runs in grouped.items():
-            if t != task:
-                continue
-            epochs = _median([r["epochs"] for r in runs])
-            wall = _median([r["wall"] for r in runs])
-            reached = sum(1 for r in runs if math.isfinite(r["epochs"]))
-            ratio = base / epochs if math.isfinite(epochs) and math.isfinite(base) else math.nan
-            lines.append(
-                f"| {task} | {name} | {_fmt(epochs, 4)} | {_fmt(wall, 4)} | {reached}/{len(runs)} | {ratio:.1f}x |"
-            )
-    return "\n".join(lines)
-
-
 def latency_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| sampler | finished trials | wall p50 ms | wall p99 ms | CPU p50 ms | CPU p99 ms |",
@@ -141,7 +118,7 @@ def main() -> None:
                 f"### Multi-fidelity replay (target: percentile {args.target_percentile:g} "
                 f"of final values, median of {args.mf_seeds} seeds)",
                 "",
-                mf_table(results["mf"]),
+                multifidelity.target_table(results["mf"]),
                 "",
             ]
     out.append(

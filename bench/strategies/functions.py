@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_H_A = np.array(
+HARTMANN_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+HARTMANN_A = np.array(
     [
         [10, 3, 17, 3.5, 1.7, 8],
         [0.05, 10, 17, 0.1, 8, 14],
@@ -18,7 +18,7 @@ _H_A = np.array(
         [17, 8, 0.05, 10, 0.1, 14],
     ]
 )
-_H_P = 1e-4 * np.array(
+HARTMANN_P = 1e-4 * np.array(
     [
         [1312, 1696, 5569, 124, 8283, 5886],
         [2329, 4135, 8307, 3736, 1004, 9991],
@@ -65,8 +65,8 @@ def branin(x: np.ndarray) -> float:
 
 
 def hartmann6(x: np.ndarray) -> float:
-    inner = (_H_A * (x[None, :] - _H_P) ** 2).sum(axis=1)
-    return float(-(_H_ALPHA * np.exp(-inner)).sum())
+    inner = (HARTMANN_A * (x[None, :] - HARTMANN_P) ** 2).sum(axis=1)
+    return float(-(HARTMANN_ALPHA * np.exp(-inner)).sum())
 
 
 def levy(x: np.ndarray) -> float:

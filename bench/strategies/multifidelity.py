@@ -45,6 +45,7 @@ from app.engine.base import Action, Fidelity, StudyContext, TrialState
 from app.engine.memory import MemoryStudy
 from app.engine.space import SearchSpace
 from bench.strategies import curves
+from bench.strategies.functions import HARTMANN_A, HARTMANN_ALPHA, HARTMANN_P
 
 WORKERS = 4
 MAX_EPOCHS = curves.EPOCHS
@@ -95,23 +96,6 @@ STOPPING_OPTUNA = ("optuna random + Median", "optuna random + SuccessiveHalving"
 
 # Problems ----------------------------------------------------------------------------
 
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_H_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
-)
-_H_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
 MFH_PRESETS = {"mfh6-good": (2.5, 2.0), "mfh6-bad": (3.5, 4.0)}
 
 
@@ -120,8 +104,8 @@ def mf_hartmann6(x: np.ndarray, step: int, bias: float, noise: float) -> float:
     half-normal `noise` added, both scaled by (1 - log step / log max), so the last
     epoch is the true function. The noise is a fixed function of (config, step)."""
     fraction = math.log(step) / math.log(MAX_EPOCHS)
-    alpha = _H_ALPHA - bias * (1 - fraction)
-    inner = (_H_A * (x[None, :] - _H_P) ** 2).sum(axis=1)
+    alpha = HARTMANN_ALPHA - bias * (1 - fraction)
+    inner = (HARTMANN_A * (x[None, :] - HARTMANN_P) ** 2).sum(axis=1)
     value = -float((alpha * np.exp(-inner)).sum())
     seed = [int(v * 2**31) for v in x] + [step]
     return value + abs(float(np.random.default_rng(seed).normal())) * noise * (1 - fraction)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,22 @@ class TrialSession:
         path = self.checkpoint_path(STATE_FILE)
         if path is not None:
             path.write_text(json.dumps(state))
+
+
+def lazy_class(name: str, build: Callable[[], type]) -> Callable[[str], Any]:
+    """A module's `__getattr__` that makes the class `name` on first access: a callback
+    class derives from its framework's, so the framework is imported only then, never by
+    `import tunelab`."""
+    built: list[type] = []
+
+    def module_getattr(attribute: str) -> Any:
+        if attribute != name:
+            raise AttributeError(attribute)
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return module_getattr
 
 
 class SessionView:

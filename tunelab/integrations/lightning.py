@@ -20,20 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, SessionView, TrialSession
+from tunelab.integrations._core import PAUSE, SessionView, TrialSession, lazy_class
 
 CHECKPOINT = "tunelab-last.ckpt"
-_built: Any = None
 
 
-def __getattr__(name: str) -> Any:
-    # The class derives from Lightning's Callback: it is made when first asked for.
-    global _built
-    if name != "TunelabCallback":
-        raise AttributeError(name)
-    if _built is None:
-        _built = _build()
-    return _built
+__getattr__ = lazy_class("TunelabCallback", lambda: _build())
 
 
 def _lightning() -> Any:

@@ -27,22 +27,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, SessionView, TrialSession
+from tunelab.integrations._core import PAUSE, SessionView, TrialSession, lazy_class
 
-_built: Any = None
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Not metrics of the model: how long the evaluation took, and where in training it was.
 _SKIPPED = ("_runtime", "_per_second", "_steps_per_second", "_samples_per_second")
 
 
-def __getattr__(name: str) -> Any:
-    # The class derives from Transformers' TrainerCallback: made when first asked for.
-    global _built
-    if name != "TunelabCallback":
-        raise AttributeError(name)
-    if _built is None:
-        _built = _build()
-    return _built
+__getattr__ = lazy_class("TunelabCallback", lambda: _build())
 
 
 def latest_checkpoint(folder: Path | None) -> str | None:
