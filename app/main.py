@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from app.auth.dependencies import authorize
 from app.auth.endpoints import router as auth_router
+from app.compare.endpoints import router as compare_router
 from app.core.errors import install_error_handlers
 from app.core.leadership import RETRY_S as LEADER_RETRY_S
 from app.core.leadership import Leadership, lock_path
@@ -43,6 +44,8 @@ from app.transfer.endpoints import router as transfer_router
 from app.trials import service as trials_service
 from app.trials.endpoints import router as trials_router
 from app.trials.fencing import fence
+from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.endpoints import router as webhooks_router
 
 log = logging.getLogger("tunelab")
 
@@ -65,8 +68,10 @@ def api_router() -> APIRouter:
     router.include_router(followups_router)
     router.include_router(importance_router)
     router.include_router(plots_router)
+    router.include_router(compare_router)
     router.include_router(population_router)
     router.include_router(live_router)
+    router.include_router(webhooks_router)
 
     @router.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -103,14 +108,17 @@ async def _reap_forever(
 
 class RunOnce:
     """The work that one process of a server runs (see core/leadership): trials, the
-    heartbeat sweep and the demo. A process that does not get the lock waits for it."""
+    heartbeat sweep, webhook deliveries and the demo. A process that does not get the
+    lock waits for it."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, hub: Hub | None = None) -> None:
         self.settings = settings
         self.database = database
+        self.hub = hub
         self.leadership = Leadership(lock_path(settings.data_dir, database.url))
         self.executor: Executor | None = None
         self.reaper: asyncio.Task[None] | None = None
+        self.webhooks: asyncio.Task[None] | None = None
         self.waiting: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -140,9 +148,13 @@ class RunOnce:
                 watch_for(self.settings.broker_url),
             )
         )
+        # Webhook deliveries (app/webhooks/dispatcher.py), sent by this process only.
+        # With several API processes it hears their commits through the live hub.
+        hub = self.hub if self.settings.workers > 1 else None
+        self.webhooks = asyncio.create_task(Dispatcher(self.settings, self.database, hub).run())
 
     async def stop(self) -> None:
-        for task in (self.waiting, self.reaper):
+        for task in (self.waiting, self.reaper, self.webhooks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -160,7 +172,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.hub.start()
         threading.Thread(target=warm_up_plots, name="warm-up-plots", daemon=True).start()
-        run_once = RunOnce(settings, database)
+        run_once = RunOnce(settings, database, app.state.hub)
         run_once.start()
         try:
             yield

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     # Folders (os.pathsep-separated) a study's execution.working_dir must lie under;
     # empty: the data dir's "work" folder only.
     workdir_roots: str = ""
+    # Webhooks (app/webhooks): seconds a receiver has to answer; attempts per delivery,
+    # retried after retry_base_s, doubling (with jitter) up to retry_max_s: about 20 min
+    # in all by default; how often the dispatcher looks for deliveries committed by other
+    # processes; POSTs in flight at once; deliveries kept per webhook in the log.
+    webhook_timeout_s: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_retry_base_s: float = 10.0
+    webhook_retry_max_s: float = 900.0
+    webhook_poll_s: float = 1.0
+    webhook_concurrency: int = 32
+    webhook_keep_deliveries: int = 1000
 
     @property
     def resolved_database_url(self) -> str:

@@ -106,3 +106,13 @@ def client(settings: Settings, database: Database) -> Iterator[TestClient]:
 
 
 __all__ = ["PG_ADMIN_URL"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test under tests/browser drives Chromium: it runs in the serial phase, one
+    # browser at a time (scripts/test), even where its module forgot the marker.
+    browser_dir = Path(__file__).parent / "browser"
+    for item in items:
+        if browser_dir in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))

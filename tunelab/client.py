@@ -208,6 +208,55 @@ class Client:
             if not chunk["text"]:
                 time.sleep(poll_s)
 
+    # Webhooks (notifications; docs/integrations.md) -------------------------------------
+
+    def create_webhook(self, url: str, **fields: Any) -> dict[str, Any]:
+        """A webhook POSTing to `url`; `fields`: study_id (None: every study of the
+        project), project, events, format ("json" | "slack"), description, secret.
+        The answer is the only one that shows the `secret`."""
+        result: dict[str, Any] = self.request("POST", "/webhooks", json={"url": url, **fields})
+        return result
+
+    def webhooks(self, study_id: int | None = None) -> list[dict[str, Any]]:
+        params = {"study_id": study_id} if study_id is not None else None
+        items: list[dict[str, Any]] = self.request("GET", "/webhooks", params=params)["items"]
+        return items
+
+    def update_webhook(self, webhook_id: int, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PATCH", f"/webhooks/{webhook_id}", json=fields)
+        return result
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self.request("DELETE", f"/webhooks/{webhook_id}")
+
+    def test_webhook(self, webhook_id: int) -> dict[str, Any]:
+        """Sends a "ping" now; the answer is its delivery."""
+        result: dict[str, Any] = self.request("POST", f"/webhooks/{webhook_id}/test")
+        return result
+
+    def webhook_deliveries(
+        self, webhook_id: int, limit: int = 50, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A webhook's deliveries, newest first (`before`: a delivery id, for the next page)."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        items: list[dict[str, Any]] = self.request(
+            "GET", f"/webhooks/{webhook_id}/deliveries", params=params
+        )["items"]
+        return items
+
+    def redeliver(self, webhook_id: int, delivery_id: int) -> dict[str, Any]:
+        """Sends a delivery's payload again, as a new delivery."""
+        result: dict[str, Any] = self.request(
+            "POST", f"/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+        )
+        return result
+
+
+# Export columns that are text or lists, never numbers written as "NaN" or "Infinity".
+_TEXT_COLUMNS = frozenset({"notes", "tags"})
+
 
 class Trial:
     """One trial: report metrics, tell the result, read its curves and logs."""
@@ -263,6 +312,26 @@ class Trial:
 
     def refresh(self) -> Trial:
         self.data = self.client.request("GET", f"/trials/{self.id}")
+        return self
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.data.get("tags") or [])
+
+    @property
+    def notes(self) -> str:
+        """The Markdown note (read by `client.trial(id)` and `refresh()`; a listing carries
+        only `notes_excerpt`)."""
+        return str(self.data.get("notes") or "")
+
+    def update(self, notes: str | None = None, tags: Iterable[str] | None = None) -> Trial:
+        """Sets the trial's note and/or tags (replaced as given); None leaves one as is."""
+        body: dict[str, Any] = {}
+        if notes is not None:
+            body["notes"] = notes
+        if tags is not None:
+            body["tags"] = list(tags)
+        self.data = self.client.request("PATCH", f"/trials/{self.id}", json=body, idempotent=True)
         return self
 
     def report(
@@ -601,7 +670,13 @@ class Study:
         rows = self.client.request(
             "GET", f"/studies/{self.id}/trials.csv", params={"format": "json"}
         )
-        return [{key: decode_float(value) for key, value in row.items()} for row in rows]
+        return [
+            {
+                key: value if key in _TEXT_COLUMNS else decode_float(value)
+                for key, value in row.items()
+            }
+            for row in rows
+        ]
 
     def dataframe(self) -> pd.DataFrame:
         """One row per trial, with a best-so-far column, as a pandas DataFrame."""
@@ -622,6 +697,8 @@ class Study:
                     "best_so_far",
                     "feasible",
                     "is_pareto",
+                    "tags",
+                    "notes",
                 ]
             )
         for column in ("start", "end"):
@@ -630,6 +707,11 @@ class Study:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         # True for the study's best trials: its Pareto set with several objectives.
         frame["is_pareto"] = frame["is_pareto"].fillna(False).astype(bool)
+        # A person's tags (a list per trial) and Markdown notes ("" for none).
+        if "tags" in frame:
+            frame["tags"] = [list(t) if isinstance(t, list) else [] for t in frame["tags"]]
+        if "notes" in frame:
+            frame["notes"] = frame["notes"].fillna("").astype(str)
         frame.insert(0, "study_id", self.id)
         schedules = self._schedules()
         if schedules:

@@ -62,11 +62,16 @@ ROUTE_ROLES: tuple[tuple[str, Role], ...] = (
     # Listing projects is for everyone (each sees its own); managing them is not.
     ("/api/v1/projects", Role.ADMIN),
 )
+# Routes whose writes need more than the member role (by path prefix); their reads keep
+# the viewer role. Webhooks send a project's data to another machine: its admins decide.
+WRITE_ROLES: tuple[tuple[str, Role], ...] = (("/api/v1/webhooks", Role.ADMIN),)
 # Routes that need the token's own role: a role granted in a project does not count.
 GLOBAL_ROLE_ROUTES = ("/api/v1/tokens", "/api/v1/projects")
 # Routes that name no project and that every person's token may read, because they show
 # only what the caller's projects hold (app/projects/access.py).
-FILTERED_READS = frozenset({"/api/v1/studies", "/api/v1/events", "/api/v1/projects"})
+FILTERED_READS = frozenset(
+    {"/api/v1/studies", "/api/v1/events", "/api/v1/projects", "/api/v1/webhooks"}
+)
 
 
 def _settings(request: Request) -> Settings:
@@ -262,6 +267,9 @@ def required_role(method: str, path: str) -> Role:
             return role
     if method in _SAFE_METHODS:
         return Role.VIEWER
+    for prefix, role in WRITE_ROLES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return role
     if method == "DELETE":
         return Role.ADMIN
     return Role.MEMBER

@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import projects, remote, report, server, studies, tokens, transfer, worker
+from app.cli import projects, remote, report, server, studies, tokens, transfer, webhooks, worker
 from tunelab.transport import TunelabError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tunelab", description="Hyperparameter tuning studies.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (server, tokens, projects, worker, studies, report, transfer):
+    for module in (server, tokens, projects, worker, studies, report, transfer, webhooks):
         module.register(commands)
     return parser
 

@@ -6,6 +6,7 @@ from app.metrics.models import MetricPoint
 from app.projects.models import Project, ProjectMember
 from app.studies.models import Study, StudyState
 from app.trials.models import Trial, TrialLog
+from app.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "Event",
@@ -17,4 +18,6 @@ __all__ = [
     "Token",
     "Trial",
     "TrialLog",
+    "Webhook",
+    "WebhookDelivery",
 ]

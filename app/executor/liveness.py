@@ -29,6 +29,7 @@ from app.engine.base import TrialState
 from app.studies import service as studies
 from app.trials import service as trials_service
 from app.trials.repository import TrialRepository
+from app.webhooks import outbox
 
 log = logging.getLogger("tunelab.liveness")
 
@@ -137,6 +138,7 @@ class LivenessWatch:
             log.warning("liveness sweep skipped: Redis did not answer (%s)", exc)
             return 0
         recovered = 0
+        lost: list[outbox.LostTrial] = []
         for trial in running:
             if trial.worker not in gone:
                 continue
@@ -150,8 +152,12 @@ class LivenessWatch:
                 continue
             reason = f"worker {trial.worker} was lost (no sign of life for {EXPIRY_S:g} s)"
             locked.error = reason
+            worker = locked.worker
             trials_service.fail_or_retry(session, study, locked, "tunelab", reason)
+            lost.append(outbox.LostTrial(worker, locked, study, reason))
             recovered += 1
+        # Webhooks: one "worker.lost" per lost worker, listing its trials.
+        outbox.workers_lost(session, lost)
         return recovered
 
     def close(self) -> None:

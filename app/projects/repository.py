@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from app.projects.models import DEFAULT_PROJECT_ID, DEFAULT_PROJECT_NAME, Project, ProjectMember
 from app.studies.models import Study
 from app.trials.models import Trial
+from app.webhooks.models import Webhook, WebhookDelivery
 
 
 class ProjectRepository:
@@ -91,6 +92,17 @@ class ProjectRepository:
             select(Study.project_id)
             .join(Trial, Trial.study_id == Study.id)
             .where(Trial.id == trial_id)
+        )
+        return self.session.scalar(stmt)
+
+    def project_of_webhook(self, webhook_id: int) -> int | None:
+        return self.session.scalar(select(Webhook.project_id).where(Webhook.id == webhook_id))
+
+    def project_of_delivery(self, delivery_id: int) -> int | None:
+        stmt = (
+            select(Webhook.project_id)
+            .join(WebhookDelivery, WebhookDelivery.webhook_id == Webhook.id)
+            .where(WebhookDelivery.id == delivery_id)
         )
         return self.session.scalar(stmt)
 

@@ -30,7 +30,7 @@ from app.projects.repository import ProjectRepository
 from app.projects.schemas import MemberRead, ProjectRead
 
 # Path parameters that name an object of a project, and how each is looked up.
-OBJECT_PARAMS = ("study_id", "trial_id")
+OBJECT_PARAMS = ("study_id", "trial_id", "webhook_id", "delivery_id")
 # Path parameters that name nothing inside a project.
 GLOBAL_PARAMS = frozenset({"token_id", "kind", "project"})
 
@@ -73,6 +73,10 @@ def check_path(
                 project_id = repo.project_of_study(int(value))
             elif name == "trial_id":
                 project_id = repo.project_of_trial(int(value))
+            elif name == "webhook_id":
+                project_id = repo.project_of_webhook(int(value))
+            elif name == "delivery_id":
+                project_id = repo.project_of_delivery(int(value))
         if project_id is None:
             # Missing, or a parameter this guard does not know: only a caller that sees
             # every project gets past here (the endpoint answers 404 for a missing id).

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from app.auth.dependencies import CurrentAccess
+from app.auth.dependencies import CurrentAccess, CurrentToken
 from app.db.session import SessionDep, unit_of_work
 from app.projects import service as projects
 from app.studies import service
@@ -55,9 +55,12 @@ def get_study(study_id: int, session: SessionDep) -> StudyRead:
 
 
 @router.patch("/{study_id}")
-async def update_study(study_id: int, body: StudyUpdate, request: Request) -> StudyRead:
+async def update_study(
+    study_id: int, body: StudyUpdate, request: Request, caller: CurrentToken
+) -> StudyRead:
     def work(session: Session) -> StudyRead:
-        return service.read_study(session, service.update_study(session, study_id, body))
+        study = service.update_study(session, study_id, body, editor=caller.name)
+        return service.read_study(session, study)
 
     return await unit_of_work(request, work)
 

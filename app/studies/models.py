@@ -51,6 +51,15 @@ class Study(Base):
     execution: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Free-form user data and lineage (parents, promotions) for follow-up studies.
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A person's Markdown notes (app/core/notes.py), who wrote them last and when. Deferred:
+    # the asks and tells that lock this row never read them.
+    notes: Mapped[str] = mapped_column(Text, default="", deferred=True, deferred_group="notes")
+    notes_updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, deferred=True, deferred_group="notes"
+    )
+    notes_updated_by: Mapped[str | None] = mapped_column(
+        String(200), nullable=True, deferred=True, deferred_group="notes"
+    )
     parent_study_id: Mapped[int | None] = mapped_column(
         ForeignKey("studies.id", ondelete="SET NULL"), nullable=True, index=True
     )

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer_group
 
 from app.studies.models import Study
 from app.trials.models import Trial
@@ -51,6 +51,8 @@ class StudyRepository:
         if state:
             stmt = stmt.where(Study.state == state)
             count = count.where(Study.state == state)
+        # A listing shows each study's notes: one query, not one more per study.
+        stmt = stmt.options(undefer_group("notes"))
         rows = self.session.scalars(stmt.order_by(Study.id.desc()).offset(offset).limit(limit))
         return list(rows), int(self.session.scalar(count) or 0)
 

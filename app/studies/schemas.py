@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from app.core.notes import Notes
 from app.core.schemas import InputSchema, Schema, WireFloat
 from app.studies.models import StudyState
 
@@ -231,6 +232,7 @@ class StudyCreate(InputSchema):
     fidelity: FidelitySpec | None = None
     execution: ExecutionSpec | None = None
     tags: dict[str, Any] = Field(default_factory=dict)
+    notes: Notes = ""
     parent_study_id: int | None = None
     project: str | int | None = Field(
         default=None,
@@ -255,6 +257,7 @@ class StudyUpdate(InputSchema):
     name: NameStr | None = None
     limits: Limits | None = None
     tags: dict[str, Any] | None = None
+    notes: Notes | None = None
 
 
 class StudyRead(Schema):
@@ -273,6 +276,10 @@ class StudyRead(Schema):
     fidelity: FidelitySpec | None
     execution: dict[str, Any] | None
     tags: dict[str, Any]
+    # Markdown notes (app/core/notes.py), who changed them last and when.
+    notes: str = ""
+    notes_updated_at: datetime | None = None
+    notes_updated_by: str | None = None
     parent_study_id: int | None
     project_id: int = 0
     seed: int

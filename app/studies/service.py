@@ -24,6 +24,7 @@ from app.studies.schemas import StudyCreate, StudyRead, StudyUpdate
 from app.studies.settings import study_settings
 from app.trials import lifecycle
 from app.trials.repository import TrialRepository
+from app.webhooks import outbox
 
 
 def validate_study(body: StudyCreate) -> SearchSpace:
@@ -152,6 +153,9 @@ def create_study(
         fidelity=body.fidelity.model_dump() if body.fidelity else None,
         execution=body.execution.model_dump() if body.execution else None,
         tags=body.tags,
+        notes=body.notes,
+        notes_updated_at=utcnow() if body.notes else None,
+        notes_updated_by=actor if body.notes else None,
         parent_study_id=body.parent_study_id,
         project_id=project_id,
         seed=seed,
@@ -199,6 +203,9 @@ def to_read(study: Study, counts: dict[str, int]) -> StudyRead:
         fidelity=settings.fidelity,
         execution=study.execution,
         tags=study.tags or {},
+        notes=study.notes,
+        notes_updated_at=study.notes_updated_at,
+        notes_updated_by=study.notes_updated_by,
         parent_study_id=study.parent_study_id,
         project_id=study.project_id,
         seed=study.seed,
@@ -232,12 +239,23 @@ def list_studies(
     return [to_read(s, counts.get(s.id, {})) for s in studies], total
 
 
-def update_study(session: Session, study_id: int, body: StudyUpdate, actor: str = "api") -> Study:
+def update_study(
+    session: Session,
+    study_id: int,
+    body: StudyUpdate,
+    actor: str = "api",
+    editor: str | None = None,
+) -> Study:
+    """`editor`: who is named as the last writer of the notes (the caller's token name)."""
     study = get_study_for_update(session, study_id)
     if body.name is not None:
         study.name = body.name
     if body.tags is not None:
         study.tags = body.tags
+    if body.notes is not None:
+        study.notes = body.notes
+        study.notes_updated_at = utcnow()
+        study.notes_updated_by = editor or actor
     if body.limits is not None:
         study.limits = body.limits.model_dump()
     if body.state is not None and body.state != study.state:
@@ -297,6 +315,8 @@ def finish_study(
         )
         lifecycle.apply(session, study, trial, change, actor)
     notify(session, study.id, "study", {"state": state, "reason": reason})
+    # Webhooks: the study's end (and its target reached), in this transaction.
+    outbox.study_finished(session, study, previous, reason)
 
 
 def refresh_state(

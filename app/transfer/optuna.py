@@ -23,6 +23,7 @@ the study's name and user attributes in its tags (`tags["optuna"]`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -261,6 +262,26 @@ def _import_trial(
             direction=study.direction,
         )
     lifecycle.apply(session, study, trial, change, ACTOR)
+    # The trial ran when Optuna ran it: the timeline and "by time" views keep its times
+    # (the import's time stands where Optuna kept none).
+    started = _moment(trial_doc.datetime_start, f"{where}.datetime_start")
+    finished = _moment(trial_doc.datetime_complete, f"{where}.datetime_complete")
+    if started is not None:
+        trial.started_at = started
+    if finished is not None and (started is None or finished >= started):
+        trial.finished_at = finished
+
+
+def _moment(value: str | None, where: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid(f"{value!r} is not an ISO 8601 time", field=where) from exc
+    # Optuna's times carry no zone (the clock of the machine that ran the trial): read
+    # as UTC, as Tunelab keeps its own.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _params(trial_doc: OptunaTrial, space: dict[str, dict[str, Any]], where: str) -> dict[str, Any]:

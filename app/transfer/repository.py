@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer_group
 
 from app.db.base import Base
 from app.events.models import Event
 from app.metrics.models import MetricPoint
 from app.studies.models import Study
-from app.trials.models import TrialLog
+from app.trials.models import Trial, TrialLog
 
 INSERT_CHUNK = 2000
 
@@ -22,6 +22,11 @@ INSERT_CHUNK = 2000
 class TransferRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def trials_of_study(self, study_id: int) -> list[Trial]:
+        """Every trial of the study in number order, notes included (one query)."""
+        stmt = select(Trial).where(Trial.study_id == study_id).options(undefer_group("notes"))
+        return list(self.session.scalars(stmt.order_by(Trial.number)))
 
     def points_of(self, trial_ids: Sequence[int]) -> Iterator[MetricPoint]:
         stmt = select(MetricPoint).where(MetricPoint.trial_id.in_(trial_ids))

@@ -26,7 +26,6 @@ from app.studies.models import Study
 from app.studies.repository import StudyRepository
 from app.transfer.repository import TransferRepository
 from app.trials.models import Trial, TrialLog
-from app.trials.repository import TrialRepository
 
 FORMAT = "tunelab-study"
 VERSION = 1
@@ -89,11 +88,11 @@ def export_study(session: Session, study_id: int) -> dict[str, Any]:
     from app.studies.service import get_study
 
     study = get_study(session, study_id)
-    trials = TrialRepository(session).all_for_study(study.id)
+    rows = TransferRepository(session)
+    trials = rows.trials_of_study(study.id)
     trial_ids = [t.id for t in trials]
     points: dict[int, list[dict[str, Any]]] = {t: [] for t in trial_ids}
     logs: dict[int, list[dict[str, Any]]] = {t: [] for t in trial_ids}
-    rows = TransferRepository(session)
     for start in range(0, len(trial_ids), 500):
         chunk = trial_ids[start : start + 500]
         for point in rows.points_of(chunk):
@@ -167,7 +166,9 @@ class StudyImporter:
 
     def add_trial(self, raw: Any, where: str) -> None:
         """A trial; metric points and logs it carries (`metrics`, `logs`) come with it."""
-        trial = Trial(study_id=self.study.id, **_load(Trial, raw, where))
+        fields = _load(Trial, raw, where)
+        _check_annotations(fields, where, with_tags=True)
+        trial = Trial(study_id=self.study.id, **fields)
         if trial.number in self.ids:
             raise Invalid(f"trial number {trial.number} appears twice", field=f"{where}.number")
         self.session.add(trial)
@@ -233,6 +234,7 @@ def _check_study(fields: dict[str, Any], where: str) -> None:
     from app.studies.schemas import ExecutionSpec
 
     SearchSpace.from_dict(fields.get("space") or {}, f"{where}.space")
+    _check_annotations(fields, where, with_tags=False)
     execution = fields.get("execution")
     if execution is not None:
         if isinstance(execution, dict):
@@ -245,6 +247,28 @@ def _check_study(fields: dict[str, Any], where: str) -> None:
             first = exc.errors()[0]
             at = ".".join(str(part) for part in first["loc"])
             raise Invalid(str(first["msg"]), field=f"{where}.execution.{at}") from exc
+
+
+def _check_annotations(fields: dict[str, Any], where: str, *, with_tags: bool) -> None:
+    """Imported notes and a trial's tags keep the limits the API keeps (app/core/notes.py);
+    an older export has none, and the columns' defaults apply."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from app.core.notes import Notes, Tags
+
+    checks: list[tuple[str, Any]] = [("notes", TypeAdapter(Notes))]
+    if with_tags:
+        checks.append(("tags", TypeAdapter(Tags)))
+    for key, adapter in checks:
+        if fields.get(key) is None:
+            fields.pop(key, None)  # null: as if absent
+            continue
+        try:
+            fields[key] = adapter.validate_python(fields[key], strict=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            at = "".join(f".{part}" for part in first["loc"])
+            raise Invalid(str(first["msg"]), field=f"{where}.{key}{at}") from exc
 
 
 # Metric points or events per line of a stream: a line stays far below the body limit.

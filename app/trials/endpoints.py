@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth
 from app.auth.dependencies import CurrentToken
 from app.core.errors import Gone, Invalid
+from app.core.notes import check_tag
 from app.db.session import SessionDep, read_in_thread, unit_of_work
 from app.engine.base import TrialState
 from app.events import service as events
@@ -26,8 +27,10 @@ from app.trials.schemas import (
     TrialAsked,
     TrialComplete,
     TrialCreate,
+    TrialDetail,
     TrialList,
     TrialRead,
+    TrialUpdate,
 )
 
 router = APIRouter(tags=["trials"])
@@ -62,11 +65,22 @@ def list_trials(
     order_by: Annotated[str, Query(description=f"One of {', '.join(ORDERINGS)}")] = "number",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
+    tag: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Only trials with this tag.")
+    ] = None,
 ) -> TrialList:
+    """A page of the study's trials. Each carries its tags and the first characters of its
+    note (`has_notes`, `notes_excerpt`); the note itself comes with `GET /trials/{id}`."""
     if order_by not in ORDERINGS:
         raise Invalid(f"order_by must be one of {', '.join(ORDERINGS)}", field="order_by")
+    states = [s.value for s in state] if state else None
+    if tag is not None:
+        try:
+            tag = check_tag(tag)
+        except ValueError as exc:
+            raise Invalid(str(exc), field="tag") from exc
     items, next_cursor = service.page_trials(
-        session, study_id, [s.value for s in state] if state else None, order_by, limit, cursor
+        session, study_id, states, order_by, limit, cursor, tag
     )
     # Objectives, constraints and the Pareto flag of each trial (app/trials/front.py).
     return TrialList(items=front.read_trials(session, items), next_cursor=next_cursor)
@@ -88,8 +102,8 @@ def export_trials(
     session: SessionDep,
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
-    """One row per trial: number, params, value, state, start, end, duration, best so far.
-    Streamed a page of trials at a time: constant memory at any study size."""
+    """One row per trial: number, params, value, state, start, end, duration, best so far,
+    tags and notes. Streamed a page of trials at a time: constant memory at any study size."""
     study = studies.get_study(session, study_id)
     # The stream reads in short transactions of its own; this one must not stay open
     # for the whole download (on SQLite it holds the write lock).
@@ -107,8 +121,24 @@ def export_trials(
 
 
 @router.get("/trials/{trial_id}")
-def get_trial(trial_id: int, session: SessionDep) -> TrialRead:
-    return front.read_one(session, service.get_trial(session, trial_id))
+def get_trial(trial_id: int, session: SessionDep) -> TrialDetail:
+    """The trial, with its Markdown note."""
+    return front.read_detail(session, service.get_trial(session, trial_id))
+
+
+@router.patch("/trials/{trial_id}")
+async def update_trial(
+    trial_id: int, body: TrialUpdate, request: Request, caller: CurrentToken
+) -> TrialDetail:
+    """Sets the trial's notes (Markdown, at most 64 KiB) and tags (replaced as given).
+    Not a lifecycle change: it takes neither the study's turn nor its row lock, and the
+    strategy's history is left as it is."""
+
+    def work(session: Session) -> TrialDetail:
+        trial = service.annotate(session, trial_id, body, editor=caller.name)
+        return front.read_detail(session, trial)
+
+    return await unit_of_work(request, work)
 
 
 @router.post("/trials/{trial_id}/complete")

@@ -64,6 +64,8 @@ def columns(names: list[str], objectives: list[str] | None = None) -> list[str]:
         "best_so_far",
         "feasible",
         "is_pareto",
+        "tags",
+        "notes",
     ]
 
 
@@ -86,7 +88,7 @@ def trial_rows(sessions: Sessions, study: Study, names: list[str]) -> Iterator[d
             chunk = TrialRepository(session).export_chunk(study.id, after, CHUNK)
         for row in chunk:
             number, trial_id, params, value, state, budget, started, finished = row[:8]
-            raw_values, raw_constraints = row[8], row[9]
+            raw_values, raw_constraints, tags, notes = row[8], row[9], row[10], row[11]
             after = number
             completed = state == TrialState.COMPLETED and value is not None
             counts = completed and results.counts_as_best(study, raw_constraints)
@@ -114,6 +116,9 @@ def trial_rows(sessions: Sessions, study: Study, names: list[str]) -> Iterator[d
                 "duration_s": _duration(started, finished),
                 "best_so_far": best,
                 **front.export_flags(pareto, trial_id, raw_constraints, has_result),
+                # A list in JSON; comma-separated in the CSV (a tag holds no comma).
+                "tags": list(tags or []),
+                "notes": notes or "",
             }
         if len(chunk) < CHUNK:
             return
@@ -132,6 +137,8 @@ def _duration(started: datetime | None, finished: datetime | None) -> float | No
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     return value

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from app.core.notes import EXCERPT_CHARS
 from app.engine import pareto
 from app.engine.base import TrialState
 from app.studies import service as studies
@@ -31,6 +32,7 @@ from app.trials.schemas import (
     HypervolumeRead,
     ParetoRead,
     TrialConstraintRead,
+    TrialDetail,
     TrialRead,
 )
 
@@ -141,6 +143,8 @@ def read(trial: Trial, front: Front) -> TrialRead:
             ],
             "feasible": goals.feasible(has_result, trial.constraint_values),
             "is_pareto": trial.id in front.pareto_ids,
+            # Loaded by listings only (TrialRepository.page): None elsewhere.
+            "has_notes": None if trial.notes_excerpt is None else bool(trial.notes_excerpt),
         }
     )
 
@@ -159,6 +163,18 @@ def read_trials(session: Session, trials: Sequence[Trial], cache: bool = True) -
 
 def read_one(session: Session, trial: Trial, cache: bool = True) -> TrialRead:
     return read_trials(session, [trial], cache)[0]
+
+
+def read_detail(session: Session, trial: Trial, cache: bool = True) -> TrialDetail:
+    """One trial with its note (`GET /trials/{id}`, `PATCH /trials/{id}`)."""
+    notes, updated_at, updated_by = TrialRepository(session).notes_of(trial)
+    base = read_one(session, trial, cache)
+    return TrialDetail(
+        **dict(base),
+        notes=notes,
+        notes_updated_at=updated_at,
+        notes_updated_by=updated_by,
+    ).model_copy(update={"has_notes": bool(notes), "notes_excerpt": notes[:EXCERPT_CHARS]})
 
 
 def pareto_read(session: Session, study_id: int) -> ParetoRead:

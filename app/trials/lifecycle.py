@@ -25,6 +25,7 @@ from app.studies.models import Study
 from app.trials import results
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
+from app.webhooks import outbox
 
 
 def insert(
@@ -61,8 +62,12 @@ def apply(session: Session, study: Study, trial: Trial, change: Change, actor: s
             f"the trial is {trial.state}, not {change.from_state}: {change.event.value} refused",
             field="state",
         )
+    best_before = (study.best_value, study.best_trial_id)
     _write(study, trial, change)
     _record(session, trial, change, actor)
+    # Webhooks (app/webhooks/outbox.py): a new best value, a trial failed for good; their
+    # deliveries are written in this transaction. Costs nothing when neither happened.
+    outbox.trial_changed(session, study, trial, change, best_before)
 
 
 def _write(study: Study, trial: Trial, change: Change) -> None:

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from app.db.base import Base
 from app.db.types import FaithfulFloat, UTCDateTime, utcnow
@@ -47,6 +47,21 @@ class Trial(Base):
     # Who runs it: "api" for external clients, "worker-host:slot" for workers.
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_step: Mapped[float | None] = mapped_column(FaithfulFloat, nullable=True)
+    # A person's labels (app/core/notes.py); never read by a strategy, so changing them
+    # leaves `history_version` alone.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Markdown notes, who wrote them last and when. Deferred: the lifecycle, the history
+    # and the listings never load them (a listing reads `notes_excerpt`).
+    notes: Mapped[str] = mapped_column(Text, default="", deferred=True, deferred_group="notes")
+    notes_updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, deferred=True, deferred_group="notes"
+    )
+    notes_updated_by: Mapped[str | None] = mapped_column(
+        String(200), nullable=True, deferred=True, deferred_group="notes"
+    )
+    # The note's first characters, loaded only by queries that ask for them
+    # (TrialRepository.page); None otherwise.
+    notes_excerpt: Mapped[str | None] = query_expression()
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

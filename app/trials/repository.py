@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session, with_expression
 
+from app.core.notes import EXCERPT_CHARS
 from app.engine.base import TrialState
 from app.trials.models import Trial, TrialLog
 
@@ -25,6 +27,8 @@ ORDERINGS = (
     "-finished_at",
 )
 _TIME_KEYS = ("started_at", "finished_at")
+# What a listing reads of a trial's note.
+_EXCERPT = func.substr(Trial.notes, 1, EXCERPT_CHARS)
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -82,6 +86,18 @@ class TrialRepository:
         self.session.add(trial)
         self.session.flush()
         return trial
+
+    def annotate(self, trial: Trial, changes: dict[str, Any]) -> None:
+        """Writes a person's notes and tags: one UPDATE of those columns of the trial's
+        row, which a concurrent lifecycle change (it writes only the columns it changes)
+        neither overwrites nor is overwritten by."""
+        for key, value in changes.items():
+            setattr(trial, key, value)
+        self.session.flush()
+
+    def notes_of(self, trial: Trial) -> tuple[str, datetime | None, str | None]:
+        """The trial's note, when and by whom it was last written (one query, by id)."""
+        return trial.notes, trial.notes_updated_at, trial.notes_updated_by
 
     def count_in_states(self, study_id: int, states: Sequence[str]) -> int:
         stmt = (
@@ -146,6 +162,13 @@ class TrialRepository:
         )
         return self.session.execute(stmt).all()
 
+    def _has_tag(self, tag: str) -> ColumnElement[bool]:
+        """Whether the trial's tags (a JSON list) hold `tag`."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            values = func.json_each(Trial.tags).table_valued("value")
+            return select(values.c.value).where(values.c.value == tag).exists()
+        return cast(Trial.tags, JSONB).contains([tag])
+
     def page(
         self,
         study_id: int,
@@ -153,8 +176,10 @@ class TrialRepository:
         order_by: str,
         limit: int,
         cursor: str | None,
+        tag: str | None = None,
     ) -> tuple[list[Trial], str | None]:
-        """Keyset pagination: the cursor holds the sort key of the last row returned."""
+        """Keyset pagination: the cursor holds the sort key of the last row returned.
+        Rows carry the first characters of their note (`notes_excerpt`), not the note."""
         descending = order_by.startswith("-")
         key = order_by.lstrip("-")
         column: Any = {
@@ -163,9 +188,15 @@ class TrialRepository:
             "started_at": Trial.started_at,
             "finished_at": Trial.finished_at,
         }[key]
-        stmt = select(Trial).where(Trial.study_id == study_id)
+        stmt = (
+            select(Trial)
+            .where(Trial.study_id == study_id)
+            .options(with_expression(Trial.notes_excerpt, _EXCERPT))
+        )
         if states:
             stmt = stmt.where(Trial.state.in_(list(states)))
+        if tag is not None:
+            stmt = stmt.where(self._has_tag(tag))
         if cursor:
             last_null, last_value, last_id = parse_cursor(cursor, key)
             stmt = stmt.where(self._after(column, bool(last_null), last_value, last_id, descending))
@@ -282,7 +313,8 @@ class TrialRepository:
 
     def export_chunk(self, study_id: int, after_number: int, limit: int) -> Sequence[Any]:
         """The next `limit` trials after `after_number`, as the export writes them
-        (number, id, params, value, state, budget, started_at, finished_at): columns only,
+        (number, id, params, value, state, budget, started_at, finished_at, values,
+        constraint_values, tags, notes): columns only,
         read by the (study_id, number) key, so an export pages in constant memory."""
         stmt = (
             select(
@@ -296,6 +328,8 @@ class TrialRepository:
                 Trial.finished_at,
                 Trial.values,
                 Trial.constraint_values,
+                Trial.tags,
+                Trial.notes,
             )
             .where(Trial.study_id == study_id, Trial.number > after_number)
             .order_by(Trial.number)
@@ -344,5 +378,7 @@ class TrialRepository:
         out: list[Trial] = []
         for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
             chunk = list(ids[start : start + 900])
-            out.extend(self.session.scalars(select(Trial).where(Trial.id.in_(chunk))))
+            stmt = select(Trial).where(Trial.id.in_(chunk))
+            stmt = stmt.options(with_expression(Trial.notes_excerpt, _EXCERPT))
+            out.extend(self.session.scalars(stmt))
         return sorted(out, key=lambda t: t.number)

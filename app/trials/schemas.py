@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from app.core.notes import Notes, Tags
 from app.core.schemas import InputSchema, Schema, WireFloat
 from app.engine.base import Action, TrialState
 from app.metrics.schemas import MetricPointIn
@@ -52,6 +53,28 @@ class TrialRead(Schema):
     constraints: list[TrialConstraintRead] = Field(default_factory=list)
     feasible: bool | None = None
     is_pareto: bool = False
+    tags: list[str] = Field(default_factory=list)
+    # Listings carry the note's first characters, not the note (up to 64 KiB a trial):
+    # `has_notes` and `notes_excerpt` are filled by listings and single-trial reads, and
+    # null in the answers to ask, tell, cancel and retry, which do not read the note.
+    has_notes: bool | None = None
+    notes_excerpt: str | None = None
+
+
+class TrialDetail(TrialRead):
+    """One trial as `GET /trials/{id}` and `PATCH /trials/{id}` answer: with its note."""
+
+    notes: str = ""
+    notes_updated_at: datetime | None = None
+    notes_updated_by: str | None = None
+
+
+class TrialUpdate(InputSchema):
+    """A person's annotations; absent fields stay as they are. Neither is seen by the
+    trial's strategy, so changing them never touches the trial's lifecycle."""
+
+    notes: Notes | None = None
+    tags: Tags | None = None
 
 
 class TrialConstraintRead(Schema):

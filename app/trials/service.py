@@ -34,7 +34,8 @@ from app.trials import lifecycle, results
 from app.trials.history import DbHistory, strategy_for
 from app.trials.models import Trial
 from app.trials.repository import TrialRepository
-from app.trials.schemas import TrialComplete, TrialCreate
+from app.trials.schemas import TrialComplete, TrialCreate, TrialUpdate
+from app.webhooks import outbox
 
 RETRY_AFTER_S = "2"
 
@@ -488,6 +489,7 @@ def reap_stale(
     now = now or utcnow()
     repo = TrialRepository(session)
     recovered = 0
+    lost: list[outbox.LostTrial] = []
     for trial in repo.stale_running(now, alive_since=alive_since):
         study = studies.get_study_for_update(session, trial.study_id)
         locked = repo.get_for_update(trial.id)
@@ -496,8 +498,12 @@ def reap_stale(
         timeout = study_settings(study).limits.heartbeat_timeout_s
         reason = f"no heartbeat for {timeout:g} s"
         locked.error = reason  # so that the trial itself says why it failed
+        worker = locked.worker or "unnamed runner"
         fail_or_retry(session, study, locked, "tunelab", reason)
+        lost.append(outbox.LostTrial(worker, locked, study, reason))
         recovered += 1
+    # Webhooks: one "worker.lost" per silent worker, listing its trials.
+    outbox.workers_lost(session, lost)
     from app.studies.repository import StudyRepository
 
     for study in StudyRepository(session).running():
@@ -508,6 +514,27 @@ def reap_stale(
     return recovered
 
 
+def annotate(session: Session, trial_id: int, body: TrialUpdate, editor: str = "api") -> Trial:
+    """Sets a trial's notes and tags. Not a lifecycle change: no study lock, no event,
+    and `history_version` stays (strategies never see notes or tags); open dashboards
+    hear of it as a "trial" change with `annotated: true`."""
+    trial = get_trial(session, trial_id)
+    changes: dict[str, Any] = {}
+    if body.notes is not None:
+        changes.update(notes=body.notes, notes_updated_at=utcnow(), notes_updated_by=editor)
+    if body.tags is not None:
+        changes["tags"] = list(body.tags)
+    if changes:
+        TrialRepository(session).annotate(trial, changes)
+        notify(
+            session,
+            trial.study_id,
+            "trial",
+            {"id": trial.id, "trial_id": trial.id, "annotated": True, "fields": sorted(changes)},
+        )
+    return trial
+
+
 def page_trials(
     session: Session,
     study_id: int,
@@ -515,11 +542,13 @@ def page_trials(
     order_by: str,
     limit: int,
     cursor: str | None,
+    tag: str | None = None,
 ) -> tuple[list[Trial], str | None]:
-    """A page of the study's trials and the cursor of the next one (None at the end)."""
+    """A page of the study's trials and the cursor of the next one (None at the end);
+    `tag`: only the trials tagged so."""
     studies.get_study(session, study_id)
     try:
-        return TrialRepository(session).page(study_id, states, order_by, limit, cursor)
+        return TrialRepository(session).page(study_id, states, order_by, limit, cursor, tag)
     except (ValueError, TypeError) as exc:
         raise Invalid("the cursor is not one this server gave out", field="cursor") from exc
 

@@ -1,12 +1,15 @@
 import "./style.css";
 import { getToken, setToken } from "./api/client";
 import { clear, h } from "./dom";
+import { comparePage } from "./pages/compare";
+import { compareStudiesPage } from "./pages/compare-studies";
 import { createPage } from "./pages/create";
 import { populationPage } from "./pages/population";
 import { projectsPage } from "./pages/projects";
 import { studiesPage } from "./pages/studies";
 import { studyPage } from "./pages/study/index";
 import { trialPage } from "./pages/trial";
+import { webhooksPage } from "./pages/webhooks";
 
 export type Dispose = () => void;
 type Page = (root: HTMLElement, params: URLSearchParams, ...ids: number[]) => Dispose | void;
@@ -17,7 +20,10 @@ const routes: [RegExp, Page][] = [
   [/^\/projects$/, projectsPage],
   [/^\/studies\/(\d+)$/, studyPage],
   [/^\/studies\/(\d+)\/population$/, populationPage],
+  [/^\/studies\/(\d+)\/compare$/, comparePage],
+  [/^\/compare$/, compareStudiesPage],
   [/^\/trials\/(\d+)$/, trialPage],
+  [/^\/webhooks$/, webhooksPage],
 ];
 
 const root = document.getElementById("app") as HTMLElement;

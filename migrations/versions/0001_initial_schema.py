@@ -39,6 +39,9 @@ def upgrade() -> None:
     sa.Column('fidelity', sa.JSON(), nullable=True),
     sa.Column('execution', sa.JSON(), nullable=True),
     sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('notes_updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('notes_updated_by', sa.String(length=200), nullable=True),
     sa.Column('parent_study_id', sa.Integer(), nullable=True),
     sa.Column('seed', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -77,6 +80,10 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('worker', sa.String(length=200), nullable=True),
     sa.Column('last_step', sa.Float(precision=53), nullable=True),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('notes_updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('notes_updated_by', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
@@ -171,11 +178,62 @@ def upgrade() -> None:
     with op.batch_alter_table('trial_logs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trial_logs_trial_id'), ['trial_id'], unique=False)
 
+    op.create_table('webhooks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('study_id', sa.Integer(), nullable=True),
+    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('secret', sa.String(length=200), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('format', sa.String(length=16), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_webhooks_project_id_projects'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['study_id'], ['studies.id'], name=op.f('fk_webhooks_study_id_studies'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
+    )
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhooks_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhooks_study_id'), ['study_id'], unique=False)
+
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('webhook_id', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=32), nullable=False),
+    sa.Column('study_id', sa.Integer(), nullable=True),
+    sa.Column('trial_id', sa.Integer(), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('status', sa.Integer(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_webhook_deliveries_webhook', ['webhook_id', 'id'], unique=False)
+
     
 
 
 def downgrade() -> None:
     
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_deliveries_webhook')
+        batch_op.drop_index('ix_webhook_deliveries_due')
+
+    op.drop_table('webhook_deliveries')
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhooks_study_id'))
+        batch_op.drop_index(batch_op.f('ix_webhooks_project_id'))
+
+    op.drop_table('webhooks')
     with op.batch_alter_table('trial_logs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_trial_logs_trial_id'))
 

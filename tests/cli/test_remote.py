@@ -27,6 +27,11 @@ REMOTE_COMMANDS = [
     ["export", "1"],
     ["import", "study.json"],
     ["worker"],
+    ["webhook", "add", "https://hooks.example/x"],
+    ["webhook", "list"],
+    ["webhook", "rm", "1"],
+    ["webhook", "test", "1"],
+    ["webhook", "deliveries", "1"],
 ]
 
 
@@ -53,7 +58,13 @@ def test_api_url_is_still_taken_where_it_was_the_flag(argv: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["study", "list"], ["trial", "logs", "3"], ["report", "1"], ["export", "1"]],
+    [
+        ["study", "list"],
+        ["trial", "logs", "3"],
+        ["report", "1"],
+        ["export", "1"],
+        ["webhook", "list"],
+    ],
     ids=lambda argv: argv[0],
 )
 def test_an_unreachable_server_is_one_line_naming_its_url(

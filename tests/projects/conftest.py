@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.fixtures.studies import study_body
+from tests.webhooks.receiver import Receiver
 
 API = "/api/v1"
 ADMIN_SECRET = "bootstrap-admin-token-for-projects-0123456789"
@@ -40,6 +42,8 @@ class Side:
     viewer: str
     admin: str
     member_token_id: int
+    webhook_id: int = 0  # a webhook of the project (its admin's), with one delivery
+    delivery_id: int = 0
 
 
 @dataclass
@@ -88,7 +92,7 @@ def make_token(client: TestClient, project: str, role: str, name: str) -> tuple[
     return body["token"], body["id"]
 
 
-def _side(client: TestClient, name: str) -> Side:
+def _side(client: TestClient, name: str, receiver_url: str) -> Side:
     admin = bearer(ADMIN_SECRET)
     project_id = _ok(client.post(f"{API}/projects", json={"name": name}, headers=admin), 201)["id"]
     member, member_id = make_token(client, name, "member", f"{name}-member")
@@ -114,6 +118,7 @@ def _side(client: TestClient, name: str) -> Side:
     assert logged.status_code == 204, logged.text
     _ok(client.post(f"{API}/trials/{done}/complete", json={}, headers=as_member))
     running = _ok(client.post(f"{API}/studies/{sid}/trials", headers=as_member), 201)["id"]
+    webhook_id, delivery_id = _webhook(client, name, project_admin, receiver_url)
     return Side(
         project=name,
         project_id=project_id,
@@ -125,17 +130,39 @@ def _side(client: TestClient, name: str) -> Side:
         viewer=viewer,
         admin=project_admin,
         member_token_id=member_id,
+        webhook_id=webhook_id,
+        delivery_id=delivery_id,
     )
+
+
+def _webhook(client: TestClient, project: str, admin: str, url: str) -> tuple[int, int]:
+    """A webhook made by the project's admin, and its test delivery, once delivered (so
+    that the dispatcher changes no row while the walk compares snapshots)."""
+    as_admin = bearer(admin)
+    body = {"url": url, "project": project, "events": ["study.finished"]}
+    hook = _ok(client.post(f"{API}/webhooks", json=body, headers=as_admin), 201)["id"]
+    ping = _ok(client.post(f"{API}/webhooks/{hook}/test", headers=as_admin), 202)["id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = _ok(client.get(f"{API}/webhooks/{hook}/deliveries", headers=as_admin))["items"]
+        if rows and rows[0]["state"] == "delivered":
+            return hook, ping
+        time.sleep(0.02)
+    raise AssertionError(f"the test delivery of webhook {hook} was not delivered")
 
 
 @pytest.fixture
-def world(project_client: TestClient, project_settings: Settings) -> World:
-    return World(
-        client=project_client,
-        database_url=project_settings.resolved_database_url,
-        a=_side(project_client, "alpha"),
-        b=_side(project_client, "beta"),
-    )
+def world(project_client: TestClient, project_settings: Settings) -> Iterator[World]:
+    receiver = Receiver().start()
+    try:
+        yield World(
+            client=project_client,
+            database_url=project_settings.resolved_database_url,
+            a=_side(project_client, "alpha", receiver.url),
+            b=_side(project_client, "beta", receiver.url),
+        )
+    finally:
+        receiver.stop()
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:

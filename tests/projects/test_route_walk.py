@@ -26,12 +26,14 @@ GLOBAL_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/studies/import/optuna"): "as /studies/import",
     ("POST", "/api/v1/scale"): "arithmetic on the config in its body; reads no study",
     ("GET", "/api/v1/projects"): "a listing: only the caller's projects",
+    ("GET", "/api/v1/webhooks"): "a listing: only the caller's projects' webhooks",
+    ("POST", "/api/v1/webhooks"): "creates in a project where the caller is an admin",
 }
 # Routes for the admin role of the token's own; a project's admin gets 403 there.
 ADMIN_PREFIXES = ("/api/v1/tokens", "/api/v1/projects/", "/api/v1/projects")
 # Server-sent event streams: the owner's call would never end, so only refusals are walked.
 STREAMS = {"/api/v1/studies/{study_id}/events"}
-OBJECT_PARAMS = {"study_id", "trial_id"}
+OBJECT_PARAMS = {"study_id", "trial_id", "webhook_id", "delivery_id"}
 
 
 def api_routes(app: Any) -> list[tuple[str, str]]:
@@ -59,6 +61,8 @@ def fill(path: str, side: Side) -> str:
         "kind": "history",
         "project": side.project,
         "token_id": side.member_token_id,
+        "webhook_id": side.webhook_id,
+        "delivery_id": side.delivery_id,
     }
 
     def value(match: re.Match[str]) -> str:
@@ -84,6 +88,7 @@ def body_for(method: str, path: str, side: Side) -> Any:
         "/api/v1/studies/{study_id}/warm_start": {"parents": [side.other_study_id]},
         "/api/v1/studies/{study_id}/promote": {"to": {"nodes": 2, "gpus_per_node": 8}},
         "/api/v1/trials/{trial_id}/scale": {"to": {"nodes": 2, "gpus_per_node": 8}},
+        "/api/v1/webhooks/{webhook_id}": {"url": "http://127.0.0.1:9/taken", "active": False},
     }
     return bodies.get(path, {})
 
@@ -95,7 +100,9 @@ def call(client: TestClient, method: str, path: str, side: Side, token: str) -> 
 
 
 def not_found_body(path: str, side: Side) -> dict[str, Any]:
-    """What the route answers for a study or trial that does not exist."""
+    """What the route answers for a study or trial (or webhook) that does not exist."""
+    if "{webhook_id}" in path:
+        return {"detail": f"webhook {side.webhook_id} not found", "field": "webhook_id"}
     if "{study_id}" in path:
         return {"detail": f"study {side.study_id} not found", "field": "study_id"}
     return {"detail": f"trial {side.trial_id} not found", "field": "trial_id"}
@@ -209,3 +216,28 @@ def test_odd_ids_never_reach_a_server_error(world: World, raw: str) -> None:
         for path in (f"/api/v1/studies/{raw}", f"/api/v1/trials/{raw}/logs"):
             response = world.client.get(path, headers=bearer(token))
             assert response.status_code in (404, 422), (path, response.text)
+
+
+def test_webhooks_are_managed_by_a_projects_admin(world: World) -> None:
+    """Webhooks send a project's data off the machine: its admin manages them, a member
+    may not, a viewer reads the log; a listing shows only the caller's projects."""
+    client, a, b = world.client, world.a, world.b
+    body = {"url": "http://127.0.0.1:9/x", "project": a.project}
+    refused = client.post("/api/v1/webhooks", json=body, headers=bearer(a.member))
+    assert refused.status_code == 403 and refused.json()["field"] == "authorization"
+    hidden = client.post("/api/v1/webhooks", json=body, headers=bearer(b.admin))
+    assert hidden.status_code == 404 and hidden.json()["field"] == "project"
+    scoped = {"url": "http://127.0.0.1:9/x", "study_id": a.study_id}
+    assert client.post("/api/v1/webhooks", json=scoped, headers=bearer(b.admin)).json() == {
+        "detail": f"study {a.study_id} not found",
+        "field": "study_id",
+    }
+    made = client.post("/api/v1/webhooks", json=scoped, headers=bearer(a.admin))
+    assert made.status_code == 201 and made.json()["project"] == a.project
+    path = f"/api/v1/webhooks/{made.json()['id']}"
+    assert client.patch(path, json={"active": False}, headers=bearer(a.member)).status_code == 403
+    assert client.get(f"{path}/deliveries", headers=bearer(a.viewer)).status_code == 200
+    assert client.get(path, headers=bearer(a.viewer)).json()["secret_hint"]
+    seen = client.get("/api/v1/webhooks", headers=bearer(b.viewer)).json()["items"]
+    assert [h["id"] for h in seen] == [b.webhook_id]
+    assert client.delete(path, headers=bearer(a.admin)).status_code == 204

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,12 @@ def test_an_optuna_study_comes_in_whole(client, optuna_storage):
         if frozen.state.name == "FAIL":
             # Optuna 3 and later keep no fail reason with the trial.
             assert trial["error"] == "failed in Optuna"
+        # Its times are Optuna's, not the import's.
+        started = datetime.fromisoformat(trial["started_at"]).replace(tzinfo=None)
+        assert started == frozen.datetime_start
+        if frozen.datetime_complete is not None:
+            finished = datetime.fromisoformat(trial["finished_at"]).replace(tzinfo=None)
+            assert finished == frozen.datetime_complete
         points = client.get(f"{API}/trials/{trial['id']}/metrics").json()["items"]
         got = sorted((p["step"], p["value"]) for p in points)
         assert [s for s, _ in got] == [float(s) for s in sorted(frozen.intermediate_values)]

@@ -6,6 +6,7 @@ export type Schemas = components["schemas"];
 export type StudyRead = Schemas["StudyRead"];
 export type StudyCreate = Schemas["StudyCreate"];
 export type TrialRead = Schemas["TrialRead"];
+export type TrialDetail = Schemas["TrialDetail"];
 export type TrialList = Schemas["TrialList"];
 export type EventRead = Schemas["EventRead"];
 export type LogRead = Schemas["LogRead"];
@@ -88,10 +89,11 @@ export const api = {
   createStudy: (body: unknown) => request<StudyRead>("POST", "/studies", body),
   updateStudy: (id: number, body: Schemas["StudyUpdate"]) => request<StudyRead>("PATCH", `/studies/${id}`, body),
   summary: (id: number) => request<StudySummary>("GET", `/studies/${id}/summary`),
-  listTrials: (id: number, p: { order_by?: string; state?: string[]; cursor?: string | null; limit?: number }) =>
+  listTrials: (id: number, p: { order_by?: string; state?: string[]; cursor?: string | null; limit?: number; tag?: string }) =>
     request<TrialList>("GET", `/studies/${id}/trials${query({ ...p })}`),
   addTrial: (id: number, body: Schemas["TrialCreate"]) => request<TrialRead>("POST", `/studies/${id}/trials`, body),
-  getTrial: (id: number) => request<TrialRead>("GET", `/trials/${id}`),
+  getTrial: (id: number) => request<TrialDetail>("GET", `/trials/${id}`),
+  updateTrial: (id: number, body: Schemas["TrialUpdate"]) => request<TrialDetail>("PATCH", `/trials/${id}`, body),
   cancelTrial: (id: number) => request<TrialRead>("POST", `/trials/${id}/cancel`),
   retryTrial: (id: number) => request<TrialRead>("POST", `/trials/${id}/retry`),
   trialEvents: (id: number, since = 0) => request<Schemas["EventList"]>("GET", `/trials/${id}/events${query({ since })}`),

@@ -14,6 +14,7 @@ export interface paths {
         /**
          * Me
          * @description The caller's token (the dashboard's sign-in check); `anonymous` without auth.
+         *     `projects`: the roles granted to it in projects.
          */
         get: operations["me_api_v1_auth_me_get"];
         put?: never;
@@ -33,7 +34,7 @@ export interface paths {
         };
         /**
          * All Events
-         * @description Changes of every study (for the studies list).
+         * @description Changes of every study the caller may see (for the studies list).
          */
         get: operations["all_events_api_v1_events_get"];
         put?: never;
@@ -56,6 +57,85 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Projects
+         * @description The projects the caller sees, with its role in each.
+         */
+        get: operations["list_projects_api_v1_projects_get"];
+        put?: never;
+        /** Create Project */
+        post: operations["create_project_api_v1_projects_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Project
+         * @description Deletes an empty project; 409 while it holds studies, and for the default project.
+         */
+        delete: operations["delete_project_api_v1_projects__project__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Members */
+        get: operations["list_members_api_v1_projects__project__members_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/members/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Grant
+         * @description Gives the token this role in the project (viewer, member or admin there).
+         */
+        put: operations["grant_api_v1_projects__project__members__token_id__put"];
+        post?: never;
+        /** Revoke */
+        delete: operations["revoke_api_v1_projects__project__members__token_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -88,7 +168,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Studies */
+        /**
+         * List Studies
+         * @description The studies of the projects the caller sees, newest first.
+         */
         get: operations["list_studies_api_v1_studies_get"];
         put?: never;
         /** Create Study */
@@ -110,10 +193,34 @@ export interface paths {
         put?: never;
         /**
          * Import Study
-         * @description Creates a study from an export, with new ids. Bodies over the server's size limit
-         *     are refused: send big studies to `POST /studies/import/stream` (`tunelab import` does).
+         * @description Creates a study from an export, with new ids, in `project` (default: the default
+         *     project; needs the member role there). Bodies over the server's size limit are
+         *     refused: send big studies to `POST /studies/import/stream` (`tunelab import` does).
          */
         post: operations["import_study_api_v1_studies_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/studies/import/optuna": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Optuna Study
+         * @description Creates a study from an Optuna study (`tunelab.integrations.optuna.study_document`):
+         *     its trials, parameters (the space inferred from their distributions), values, states,
+         *     intermediate values and user attributes, continued by `strategy` (default tpe) for
+         *     `more_trials` more. In `project` (default: the default project; member role there).
+         */
+        post: operations["import_optuna_study_api_v1_studies_import_optuna_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -160,6 +267,48 @@ export interface paths {
         head?: never;
         /** Update Study */
         patch: operations["update_study_api_v1_studies__study_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/studies/{study_id}/compare/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Study History
+         * @description The study's finished trials by number and by time (at most `points` of them: the
+         *     best half and an even sample), the best-so-far staircases (exact) and the best trial.
+         */
+        get: operations["study_history_api_v1_studies__study_id__compare_history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/studies/{study_id}/compare/trials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare Trials
+         * @description 2-4 trials side by side: each one's curve of `metric` (thinned, its last point
+         *     kept), parameters, values, and decisions and state changes.
+         */
+        get: operations["compare_trials_api_v1_studies__study_id__compare_trials_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/studies/{study_id}/events": {
@@ -223,6 +372,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/studies/{study_id}/hypervolume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hypervolume History
+         * @description The hypervolume after each trial with a result, in trial-number order, all against
+         *     the same reference point.
+         */
+        get: operations["hypervolume_history_api_v1_studies__study_id__hypervolume_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/studies/{study_id}/importance": {
         parameters: {
             query?: never;
@@ -254,6 +424,28 @@ export interface paths {
         };
         /** Lineage */
         get: operations["lineage_api_v1_studies__study_id__lineage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/studies/{study_id}/pareto": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pareto Set
+         * @description The study's best trials: the feasible completed trials no other one dominates (one
+         *     objective: those with the best feasible value), with the hypervolume they enclose
+         *     against the reference point (given at creation, or derived and said so).
+         */
+        get: operations["pareto_set_api_v1_studies__study_id__pareto_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -302,6 +494,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/studies/{study_id}/population": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Population
+         * @description A pbt or pb2 study's members: schedules, boundary scores, exploits (donor -> receiver).
+         */
+        get: operations["population_api_v1_studies__study_id__population_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/studies/{study_id}/promote": {
         parameters: {
             query?: never;
@@ -317,6 +529,26 @@ export interface paths {
          *     scaled by the rule (learning rate, global batch, warm-up) and queued.
          */
         post: operations["promote_api_v1_studies__study_id__promote_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/studies/{study_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay
+         * @description Queues one trial that runs a member's schedule (the best's by default) from scratch.
+         */
+        post: operations["replay_api_v1_studies__study_id__replay_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -350,7 +582,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Trials */
+        /**
+         * List Trials
+         * @description A page of the study's trials. Each carries its tags and the first characters of its
+         *     note (`has_notes`, `notes_excerpt`); the note itself comes with `GET /trials/{id}`.
+         */
         get: operations["list_trials_api_v1_studies__study_id__trials_get"];
         put?: never;
         /**
@@ -373,8 +609,8 @@ export interface paths {
         };
         /**
          * Export Trials
-         * @description One row per trial: number, params, value, state, start, end, duration, best so far.
-         *     Streamed a page of trials at a time: constant memory at any study size.
+         * @description One row per trial: number, params, value, state, start, end, duration, best so far,
+         *     tags and notes. Streamed a page of trials at a time: constant memory at any study size.
          */
         get: operations["export_trials_api_v1_studies__study_id__trials_csv_get"];
         put?: never;
@@ -397,6 +633,7 @@ export interface paths {
         /**
          * Warm Start
          * @description Reuse parent studies: their results as observations, or their best configs queued.
+         *     Parents the caller may not see are not found.
          */
         post: operations["warm_start_api_v1_studies__study_id__warm_start_post"];
         delete?: never;
@@ -447,14 +684,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Trial */
+        /**
+         * Get Trial
+         * @description The trial, with its Markdown note.
+         */
         get: operations["get_trial_api_v1_trials__trial_id__get"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Trial
+         * @description Sets the trial's notes (Markdown, at most 64 KiB) and tags (replaced as given).
+         *     Not a lifecycle change: it takes neither the study's turn nor its row lock, and the
+         *     strategy's history is left as it is.
+         */
+        patch: operations["update_trial_api_v1_trials__trial_id__patch"];
         trace?: never;
     };
     "/api/v1/trials/{trial_id}/cancel": {
@@ -655,6 +901,129 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/trials/{trial_id}/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Schedule
+         * @description The hyperparameter values a trial's weights were trained with, per fidelity interval.
+         */
+        get: operations["schedule_api_v1_trials__trial_id__schedule_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Webhooks
+         * @description The webhooks of the caller's projects.
+         */
+        get: operations["list_webhooks_api_v1_webhooks_get"];
+        put?: never;
+        /**
+         * Create Webhook
+         * @description Creates a webhook; the answer is the only one that shows its secret.
+         */
+        post: operations["create_webhook_api_v1_webhooks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Webhook */
+        get: operations["get_webhook_api_v1_webhooks__webhook_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete Webhook */
+        delete: operations["delete_webhook_api_v1_webhooks__webhook_id__delete"];
+        options?: never;
+        head?: never;
+        /** Update Webhook */
+        patch: operations["update_webhook_api_v1_webhooks__webhook_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Deliveries
+         * @description The webhook's deliveries, newest first.
+         */
+        get: operations["list_deliveries_api_v1_webhooks__webhook_id__deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeliver
+         * @description Sends an earlier delivery's payload again, as a new delivery.
+         */
+        post: operations["redeliver_api_v1_webhooks__webhook_id__deliveries__delivery_id__redeliver_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Webhook
+         * @description Sends a "ping" delivery at once (whatever the webhook's events, on or off).
+         */
+        post: operations["test_webhook_api_v1_webhooks__webhook_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -664,6 +1033,31 @@ export interface components {
          * @enum {string}
          */
         Action: "continue" | "stop" | "pause";
+        /**
+         * BestSteps
+         * @description The best-so-far staircase: where it improves, and its last point (exact).
+         */
+        BestSteps: {
+            /** Number */
+            number: number[];
+            /** Seconds */
+            seconds: (number | null)[];
+            /** Value */
+            value: number[];
+        };
+        /** BestTrialRead */
+        BestTrialRead: {
+            /** Number */
+            number: number;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Trial Id */
+            trial_id: number;
+            /** Value */
+            value: number;
+        };
         /** BracketPlanRead */
         BracketPlanRead: {
             /** Bracket */
@@ -679,6 +1073,11 @@ export interface components {
         CategoricalSpec: {
             /** Choices */
             choices: (string | number | boolean)[];
+            /** Condition */
+            condition?: {
+                [key: string]: (string | number | boolean)[];
+            } | null;
+            prior?: components["schemas"]["PriorSpec"] | null;
             /** Role */
             role?: string | null;
             /**
@@ -697,6 +1096,13 @@ export interface components {
             param: string;
             /** Role */
             role: string;
+        };
+        /** ComparedTrial */
+        ComparedTrial: {
+            curve: components["schemas"]["CurveRead"];
+            /** Events */
+            events: components["schemas"]["EventRead"][];
+            trial: components["schemas"]["TrialRead"];
         };
         /**
          * ConfigScaleRequest
@@ -732,6 +1138,34 @@ export interface components {
              */
             warmup: "same_samples" | "same_steps";
         };
+        /**
+         * Constraint
+         * @description A limit on a metric, read from the trial's points like an objective (last point).
+         */
+        Constraint: {
+            /** Metric */
+            metric: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "<=" | ">=";
+            /** Value */
+            value: number;
+        };
+        /**
+         * CurveRead
+         * @description One trial's curve of one metric, thinned to at most `points` points (the last point
+         *     always kept); non-finite values are null (a gap in the line). `total` counts them all.
+         */
+        CurveRead: {
+            /** Steps */
+            steps: number[];
+            /** Total */
+            total: number;
+            /** Values */
+            values: (number | null)[];
+        };
         /** DecisionRead */
         DecisionRead: {
             decision: components["schemas"]["Action"];
@@ -740,6 +1174,47 @@ export interface components {
              * @default
              */
             reason: string;
+        };
+        /** DeliveryList */
+        DeliveryList: {
+            /** Items */
+            items: components["schemas"]["DeliveryRead"][];
+        };
+        /** DeliveryRead */
+        DeliveryRead: {
+            /** Attempts */
+            attempts: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Delivered At */
+            delivered_at: string | null;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: string;
+            /** Event */
+            event: string;
+            /** Id */
+            id: number;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** State */
+            state: string;
+            /** Status */
+            status: number | null;
+            /** Study Id */
+            study_id: number | null;
+            /** Trial Id */
+            trial_id: number | null;
+            /** Webhook Id */
+            webhook_id: number;
         };
         /**
          * EarlyStopping
@@ -751,6 +1226,17 @@ export interface components {
             rule: string;
         } & {
             [key: string]: unknown;
+        };
+        /** Edge */
+        Edge: {
+            /** Donor Id */
+            donor_id: number;
+            /** Donor Step */
+            donor_step: number;
+            /** Receiver Id */
+            receiver_id: number;
+            /** Step */
+            step: number;
         };
         /** Error */
         Error: {
@@ -808,6 +1294,12 @@ export interface components {
              * @enum {string}
              */
             args: "flags" | "template";
+            /**
+             * Checkpoint
+             * @description The script saves a checkpoint in TUNELAB_CHECKPOINT_DIR when it exits and loads it when it starts: needed by pbt and pb2, which copy a member's folder into another's.
+             * @default false
+             */
+            checkpoint: boolean;
             /** Command */
             command: string[];
             /** Env */
@@ -835,6 +1327,34 @@ export interface components {
             timeout_s?: number | null;
             /** Working Dir */
             working_dir?: string | null;
+        };
+        /** Exploit */
+        Exploit: {
+            /** Donor Id */
+            donor_id: number;
+            /** Donor Number */
+            donor_number: number;
+            /** Donor Step */
+            donor_step: number;
+            /** Donor Value */
+            donor_value?: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            /** From Params */
+            from_params?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Schedule Before
+             * @description The member's schedule before this exploit.
+             */
+            schedule_before?: components["schemas"]["ScheduleEntry"][];
+            /** Step */
+            step: number;
+            /** To Params */
+            to_params?: {
+                [key: string]: unknown;
+            };
+            /** Value */
+            value?: number | ("NaN" | "Infinity" | "-Infinity") | null;
         };
         /** ExtendRequest */
         ExtendRequest: {
@@ -866,6 +1386,10 @@ export interface components {
         };
         /** FixedSpec */
         FixedSpec: {
+            /** Condition */
+            condition?: {
+                [key: string]: (string | number | boolean)[];
+            } | null;
             /** Role */
             role?: string | null;
             /**
@@ -878,10 +1402,15 @@ export interface components {
         };
         /** FloatSpec */
         FloatSpec: {
+            /** Condition */
+            condition?: {
+                [key: string]: (string | number | boolean)[];
+            } | null;
             /** High */
             high: number;
             /** Low */
             low: number;
+            prior?: components["schemas"]["PriorSpec"] | null;
             /**
              * Role
              * @description learning_rate, per_device_batch_size, ...
@@ -953,6 +1482,38 @@ export interface components {
             }[];
             field: string | null;
         };
+        /**
+         * HistoryPoints
+         * @description Finished trials with a value, in trial number order (columns).
+         */
+        HistoryPoints: {
+            /** Number */
+            number: number[];
+            /** Seconds */
+            seconds: (number | null)[];
+            /** Trial Id */
+            trial_id: number[];
+            /** Value */
+            value: number[];
+        };
+        /** HypervolumePoint */
+        HypervolumePoint: {
+            /** Hypervolume */
+            hypervolume: number;
+            /** Number */
+            number: number;
+            /** Trial Id */
+            trial_id: number;
+        };
+        /** HypervolumeRead */
+        HypervolumeRead: {
+            /** Points */
+            points: components["schemas"]["HypervolumePoint"][];
+            /** Reference Point */
+            reference_point: number[] | null;
+            /** Reference Point Source */
+            reference_point_source: ("given" | "derived") | null;
+        };
         /** ImportanceRead */
         ImportanceRead: {
             /** Cached */
@@ -970,10 +1531,15 @@ export interface components {
         };
         /** IntSpec */
         IntSpec: {
+            /** Condition */
+            condition?: {
+                [key: string]: (string | number | boolean)[];
+            } | null;
             /** High */
             high: number;
             /** Low */
             low: number;
+            prior?: components["schemas"]["PriorSpec"] | null;
             /** Role */
             role?: string | null;
             /**
@@ -989,6 +1555,18 @@ export interface components {
              * @enum {string}
              */
             type: "int";
+        };
+        /** LastDelivery */
+        LastDelivery: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** State */
+            state: string;
+            /** Status */
+            status: number | null;
         };
         /** Limits */
         Limits: {
@@ -1063,6 +1641,57 @@ export interface components {
             /** Text */
             text: string;
         };
+        /** Member */
+        Member: {
+            /** Budget */
+            budget: number | null;
+            /** Lineage */
+            lineage: components["schemas"]["Exploit"][];
+            /** Number */
+            number: number;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Replay Of */
+            replay_of?: number | null;
+            /** Schedule */
+            schedule: components["schemas"]["ScheduleEntry"][];
+            /** Scores */
+            scores: {
+                [key: string]: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            };
+            /** State */
+            state: string;
+            /** Trial Id */
+            trial_id: number;
+            /** Value */
+            value: number | ("NaN" | "Infinity" | "-Infinity") | null;
+        };
+        /** MemberList */
+        MemberList: {
+            /** Items */
+            items: components["schemas"]["MemberRead"][];
+        };
+        /** MemberRead */
+        MemberRead: {
+            /** Project Id */
+            project_id: number;
+            /** Role */
+            role: string;
+            /** Token Id */
+            token_id: number;
+            /** Token Name */
+            token_name: string;
+        };
+        /** MemberSet */
+        MemberSet: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "member" | "admin";
+        };
         /**
          * MetricDefinition
          * @description A metric read from the trial's console: `value` (and optionally `step`) are named groups.
@@ -1125,12 +1754,130 @@ export interface components {
             /** Metric */
             metric: string;
         };
+        /** ObjectiveRead */
+        ObjectiveRead: {
+            /** Direction */
+            direction: string;
+            /** Metric */
+            metric: string;
+        };
+        /** OptunaImport */
+        OptunaImport: {
+            /**
+             * Max Parallel Trials
+             * @default 1
+             */
+            max_parallel_trials: number;
+            /**
+             * More Trials
+             * @description New trials allowed after the imported ones.
+             * @default 20
+             */
+            more_trials: number;
+            /**
+             * Name
+             * @description Default: the Optuna study's name.
+             */
+            name?: string | null;
+            /** @description How the study goes on (default: tpe); it starts from the imported trials. */
+            strategy?: components["schemas"]["StrategySpec"] | null;
+            study: components["schemas"]["OptunaStudyDocument"];
+        };
+        /**
+         * OptunaStudyDocument
+         * @description An Optuna study (`tunelab.integrations.optuna.study_document`).
+         */
+        OptunaStudyDocument: {
+            /** Directions */
+            directions: ("minimize" | "maximize")[];
+            /**
+             * Format
+             * @constant
+             */
+            format: "optuna-study";
+            /** Metric Names */
+            metric_names?: string[] | null;
+            /** Study Name */
+            study_name: string;
+            /** Trials */
+            trials?: components["schemas"]["OptunaTrial"][];
+            /** User Attrs */
+            user_attrs?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Version
+             * @constant
+             */
+            version: 1;
+        };
+        /**
+         * OptunaTrial
+         * @description One Optuna trial as `tunelab.integrations.optuna.trial_document` writes it.
+         */
+        OptunaTrial: {
+            /** Datetime Complete */
+            datetime_complete?: string | null;
+            /** Datetime Start */
+            datetime_start?: string | null;
+            /**
+             * Distributions
+             * @description Tunelab parameter specs, one per param.
+             */
+            distributions?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Fail Reason */
+            fail_reason?: string | null;
+            /**
+             * Intermediate Values
+             * @description [step, value] pairs of the first objective.
+             */
+            intermediate_values?: [
+                number,
+                number | ("NaN" | "Infinity" | "-Infinity")
+            ][];
+            /** Number */
+            number: number;
+            /** Params */
+            params?: {
+                [key: string]: unknown;
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "COMPLETE" | "PRUNED" | "FAIL" | "RUNNING" | "WAITING";
+            /** User Attrs */
+            user_attrs?: {
+                [key: string]: unknown;
+            };
+            /** Values */
+            values?: (number | ("NaN" | "Infinity" | "-Infinity"))[] | null;
+        };
         /** ParamImportance */
         ParamImportance: {
             /** Importance */
             importance: number;
             /** Param */
             param: string;
+        };
+        /** ParetoRead */
+        ParetoRead: {
+            /** Hypervolume */
+            hypervolume: number | null;
+            /** Objectives */
+            objectives: {
+                [key: string]: unknown;
+            }[];
+            /** Reference Point */
+            reference_point: number[] | null;
+            /** Reference Point Source */
+            reference_point_source: ("given" | "derived") | null;
+            /** Trials */
+            trials: components["schemas"]["TrialRead"][];
         };
         /**
          * PlanRead
@@ -1151,12 +1898,107 @@ export interface components {
             mode: string | null;
             /** Notes */
             notes: string[];
+            /**
+             * Priors
+             * @default []
+             */
+            priors: components["schemas"]["PriorPlanRead"][];
             /** Scheduler */
             scheduler: string;
             /** Strategy */
             strategy: string;
             /** Worst Case Budget */
             worst_case_budget: number | null;
+        };
+        /** PopulationRead */
+        PopulationRead: {
+            /** Direction */
+            direction: string;
+            /** Edges */
+            edges: components["schemas"]["Edge"][];
+            /** Fidelity Param */
+            fidelity_param: string | null;
+            /** Members */
+            members: components["schemas"]["Member"][];
+            /** Metric */
+            metric: string;
+            /** Perturbation Interval */
+            perturbation_interval: number | null;
+            /** Population Size */
+            population_size: number | null;
+            /** Replays */
+            replays: components["schemas"]["Member"][];
+            /** Strategy */
+            strategy: string;
+        };
+        /**
+         * PriorPlanRead
+         * @description A parameter's prior (the space's `prior`) and how the strategy uses it.
+         */
+        PriorPlanRead: {
+            /**
+             * Confidence
+             * @enum {string}
+             */
+            confidence: "low" | "medium" | "high";
+            /** Param */
+            param: string;
+            /** Value */
+            value: string | number | boolean;
+        };
+        /**
+         * PriorSpec
+         * @description The user's belief about a parameter (app/engine/priors.py); checked against its range.
+         */
+        PriorSpec: {
+            /**
+             * Confidence
+             * @default medium
+             * @enum {string}
+             */
+            confidence: "low" | "medium" | "high";
+            /** Value */
+            value: string | number | boolean;
+        };
+        /** ProjectCreate */
+        ProjectCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Name */
+            name: string;
+        };
+        /** ProjectList */
+        ProjectList: {
+            /** Items */
+            items: components["schemas"]["ProjectRead"][];
+        };
+        /** ProjectRead */
+        ProjectRead: {
+            /** Created At */
+            created_at?: string | null;
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /**
+             * N Studies
+             * @default 0
+             */
+            n_studies: number;
+            /** Name */
+            name: string;
+            /** Role */
+            role?: string | null;
+        };
+        /** ProjectRole */
+        ProjectRole: {
+            /** Project Id */
+            project_id: number;
+            /** Role */
+            role: string;
         };
         /**
          * PromoteRequest
@@ -1209,6 +2051,14 @@ export interface components {
              * @enum {string}
              */
             warmup: "same_samples" | "same_steps";
+        };
+        /** ReplayRequest */
+        ReplayRequest: {
+            /**
+             * Trial Id
+             * @description The member whose schedule to replay; default: the best.
+             */
+            trial_id?: number | null;
         };
         /** RungPlanRead */
         RungPlanRead: {
@@ -1279,6 +2129,26 @@ export interface components {
              */
             warmup: "same_samples" | "same_steps";
         };
+        /** ScheduleEntry */
+        ScheduleEntry: {
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Step */
+            step: number;
+        };
+        /** ScheduleRead */
+        ScheduleRead: {
+            /** Lineage */
+            lineage: components["schemas"]["Exploit"][];
+            /** Replay Of */
+            replay_of?: number | null;
+            /** Schedule */
+            schedule: components["schemas"]["ScheduleEntry"][];
+            /** Trial Id */
+            trial_id: number;
+        };
         /** StepRead */
         StepRead: {
             /** Formula */
@@ -1311,15 +2181,35 @@ export interface components {
         };
         /** StudyCreate */
         StudyCreate: {
+            /** Constraints */
+            constraints?: components["schemas"]["Constraint"][];
             early_stopping?: components["schemas"]["EarlyStopping"] | null;
             execution?: components["schemas"]["ExecutionSpec"] | null;
             fidelity?: components["schemas"]["FidelitySpec"] | null;
             limits?: components["schemas"]["Limits"];
             /** Name */
             name: string;
+            /**
+             * Notes
+             * @description Markdown, at most 64 KiB of UTF-8; "" removes the note.
+             * @default
+             */
+            notes: string;
             objective: components["schemas"]["Objective"];
+            /** Objectives */
+            objectives?: components["schemas"]["Objective"][] | null;
             /** Parent Study Id */
             parent_study_id?: number | null;
+            /**
+             * Project
+             * @description The project (name or id) the study belongs to; default: the default project. Needs the member role there.
+             */
+            project?: string | number | null;
+            /**
+             * Reference Point
+             * @description Hypervolume reference point, one value per objective (default: derived).
+             */
+            reference_point?: number[] | null;
             /** Space */
             space: {
                 [key: string]: components["schemas"]["FloatSpec"] | components["schemas"]["IntSpec"] | components["schemas"]["CategoricalSpec"] | components["schemas"]["FixedSpec"];
@@ -1329,6 +2219,33 @@ export interface components {
             tags?: {
                 [key: string]: unknown;
             };
+        };
+        /** StudyHistory */
+        StudyHistory: {
+            best: components["schemas"]["BestTrialRead"] | null;
+            best_by_number: components["schemas"]["BestSteps"];
+            best_by_time: components["schemas"]["BestSteps"];
+            /** Direction */
+            direction: string;
+            /** Metric */
+            metric: string;
+            /** N Scored */
+            n_scored: number;
+            /** N Trials */
+            n_trials: number;
+            /** Name */
+            name: string;
+            /** Objectives */
+            objectives: components["schemas"]["ObjectiveRead"][];
+            points: components["schemas"]["HistoryPoints"];
+            /** Started At */
+            started_at: string | null;
+            /** State */
+            state: string;
+            /** Study Id */
+            study_id: number;
+            /** Thinned */
+            thinned: boolean;
         };
         /** StudyList */
         StudyList: {
@@ -1345,6 +2262,8 @@ export interface components {
             best_value: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /** Budget Used */
             budget_used: number;
+            /** Constraints */
+            constraints?: components["schemas"]["Constraint"][];
             /**
              * Created At
              * Format: date-time
@@ -1368,9 +2287,27 @@ export interface components {
             n_trials: number;
             /** Name */
             name: string;
+            /**
+             * Notes
+             * @default
+             */
+            notes: string;
+            /** Notes Updated At */
+            notes_updated_at?: string | null;
+            /** Notes Updated By */
+            notes_updated_by?: string | null;
             objective: components["schemas"]["Objective"];
+            /** Objectives */
+            objectives?: components["schemas"]["Objective"][];
             /** Parent Study Id */
             parent_study_id: number | null;
+            /**
+             * Project Id
+             * @default 0
+             */
+            project_id: number;
+            /** Reference Point */
+            reference_point?: number[] | null;
             /** Seed */
             seed: number;
             /** Space */
@@ -1440,6 +2377,8 @@ export interface components {
             limits?: components["schemas"]["Limits"] | null;
             /** Name */
             name?: string | null;
+            /** Notes */
+            notes?: string | null;
             /** State */
             state?: ("running" | "paused" | "stopped") | null;
             /** Tags */
@@ -1455,10 +2394,16 @@ export interface components {
              */
             name: string;
             /**
+             * Project
+             * @description A project (name or id): the token gets `role` in it and none elsewhere.
+             */
+            project?: string | number | null;
+            /**
              * Role
+             * @description The token's role in every project; with `project`, its role there only.
              * @enum {string}
              */
-            role: "viewer" | "member" | "admin";
+            role: "viewer" | "member" | "admin" | "none";
         };
         /** TokenCreated */
         TokenCreated: {
@@ -1470,6 +2415,8 @@ export interface components {
             name: string;
             /** Prefix */
             prefix: string;
+            /** Projects */
+            projects?: components["schemas"]["ProjectRole"][];
             /** Revoked At */
             revoked_at?: string | null;
             /** Role */
@@ -1494,6 +2441,8 @@ export interface components {
             name: string;
             /** Prefix */
             prefix: string;
+            /** Projects */
+            projects?: components["schemas"]["ProjectRole"][];
             /** Revoked At */
             revoked_at?: string | null;
             /** Role */
@@ -1505,6 +2454,8 @@ export interface components {
         TrialAsked: {
             /** Budget */
             budget: number | null;
+            /** Constraints */
+            constraints?: components["schemas"]["TrialConstraintRead"][];
             /**
              * Created At
              * Format: date-time
@@ -1518,12 +2469,23 @@ export interface components {
             extra: {
                 [key: string]: unknown;
             };
+            /** Feasible */
+            feasible?: boolean | null;
             /** Finished At */
             finished_at: string | null;
+            /** Has Notes */
+            has_notes?: boolean | null;
             /** Id */
             id: number;
+            /**
+             * Is Pareto
+             * @default false
+             */
+            is_pareto: boolean;
             /** Last Step */
             last_step: number | null;
+            /** Notes Excerpt */
+            notes_excerpt?: string | null;
             /** Number */
             number: number;
             /** Params */
@@ -1548,12 +2510,35 @@ export interface components {
             state: components["schemas"]["TrialState"];
             /** Study Id */
             study_id: number;
+            /** Tags */
+            tags?: string[];
             /** Token */
             token?: string | null;
             /** Value */
             value: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            /** Values */
+            values?: (number | ("NaN" | "Infinity" | "-Infinity") | null)[] | null;
             /** Worker */
             worker: string | null;
+        };
+        /** TrialCompare */
+        TrialCompare: {
+            /** Metric */
+            metric: string;
+            /** Metrics */
+            metrics: string[];
+            /** Objectives */
+            objectives: components["schemas"]["ObjectiveRead"][];
+            /** Rung Levels */
+            rung_levels: number[];
+            /** Study Id */
+            study_id: number;
+            /** Study Name */
+            study_name: string;
+            /** Trials */
+            trials: components["schemas"]["ComparedTrial"][];
+            /** X Label */
+            x_label: string;
         };
         /** TrialComplete */
         TrialComplete: {
@@ -1574,6 +2559,30 @@ export interface components {
             state: "completed" | "failed";
             /** Value */
             value?: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            /**
+             * Values
+             * @description One value per objective, in the study's order (several objectives).
+             */
+            values?: (number | ("NaN" | "Infinity" | "-Infinity"))[] | null;
+        };
+        /**
+         * TrialConstraintRead
+         * @description A constraint as the trial met it: `violation` is how far past `limit` (0: met).
+         */
+        TrialConstraintRead: {
+            /** Limit */
+            limit: number;
+            /** Metric */
+            metric: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "<=" | ">=";
+            /** Value */
+            value: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            /** Violation */
+            violation: number | ("NaN" | "Infinity" | "-Infinity") | null;
         };
         /**
          * TrialCreate
@@ -1601,22 +2610,25 @@ export interface components {
             /** Value */
             value?: number | ("NaN" | "Infinity" | "-Infinity") | null;
             /**
+             * Values
+             * @description One per objective.
+             */
+            values?: (number | ("NaN" | "Infinity" | "-Infinity"))[] | null;
+            /**
              * Worker
              * @description Who runs the trial.
              */
             worker?: string | null;
         };
-        /** TrialList */
-        TrialList: {
-            /** Items */
-            items: components["schemas"]["TrialRead"][];
-            /** Next Cursor */
-            next_cursor: string | null;
-        };
-        /** TrialRead */
-        TrialRead: {
+        /**
+         * TrialDetail
+         * @description One trial as `GET /trials/{id}` and `PATCH /trials/{id}` answer: with its note.
+         */
+        TrialDetail: {
             /** Budget */
             budget: number | null;
+            /** Constraints */
+            constraints?: components["schemas"]["TrialConstraintRead"][];
             /**
              * Created At
              * Format: date-time
@@ -1630,12 +2642,32 @@ export interface components {
             extra: {
                 [key: string]: unknown;
             };
+            /** Feasible */
+            feasible?: boolean | null;
             /** Finished At */
             finished_at: string | null;
+            /** Has Notes */
+            has_notes?: boolean | null;
             /** Id */
             id: number;
+            /**
+             * Is Pareto
+             * @default false
+             */
+            is_pareto: boolean;
             /** Last Step */
             last_step: number | null;
+            /**
+             * Notes
+             * @default
+             */
+            notes: string;
+            /** Notes Excerpt */
+            notes_excerpt?: string | null;
+            /** Notes Updated At */
+            notes_updated_at?: string | null;
+            /** Notes Updated By */
+            notes_updated_by?: string | null;
             /** Number */
             number: number;
             /** Params */
@@ -1655,8 +2687,83 @@ export interface components {
             state: components["schemas"]["TrialState"];
             /** Study Id */
             study_id: number;
+            /** Tags */
+            tags?: string[];
             /** Value */
             value: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            /** Values */
+            values?: (number | ("NaN" | "Infinity" | "-Infinity") | null)[] | null;
+            /** Worker */
+            worker: string | null;
+        };
+        /** TrialList */
+        TrialList: {
+            /** Items */
+            items: components["schemas"]["TrialRead"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** TrialRead */
+        TrialRead: {
+            /** Budget */
+            budget: number | null;
+            /** Constraints */
+            constraints?: components["schemas"]["TrialConstraintRead"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Duration S */
+            duration_s: number | null;
+            /** Error */
+            error: string | null;
+            /** Extra */
+            extra: {
+                [key: string]: unknown;
+            };
+            /** Feasible */
+            feasible?: boolean | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Has Notes */
+            has_notes?: boolean | null;
+            /** Id */
+            id: number;
+            /**
+             * Is Pareto
+             * @default false
+             */
+            is_pareto: boolean;
+            /** Last Step */
+            last_step: number | null;
+            /** Notes Excerpt */
+            notes_excerpt?: string | null;
+            /** Number */
+            number: number;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Resumes */
+            resumes: number;
+            /** Retries */
+            retries: number;
+            /** Rung */
+            rung: number;
+            /** Source */
+            source: string;
+            /** Started At */
+            started_at: string | null;
+            state: components["schemas"]["TrialState"];
+            /** Study Id */
+            study_id: number;
+            /** Tags */
+            tags?: string[];
+            /** Value */
+            value: number | ("NaN" | "Infinity" | "-Infinity") | null;
+            /** Values */
+            values?: (number | ("NaN" | "Infinity" | "-Infinity") | null)[] | null;
             /** Worker */
             worker: string | null;
         };
@@ -1665,6 +2772,17 @@ export interface components {
          * @enum {string}
          */
         TrialState: "queued" | "running" | "paused" | "completed" | "stopped" | "failed" | "cancelled";
+        /**
+         * TrialUpdate
+         * @description A person's annotations; absent fields stay as they are. Neither is seen by the
+         *     trial's strategy, so changing them never touches the trial's lifecycle.
+         */
+        TrialUpdate: {
+            /** Notes */
+            notes?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+        };
         /** WarmStartRequest */
         WarmStartRequest: {
             /**
@@ -1682,6 +2800,120 @@ export interface components {
              * @default 3
              */
             top_k: number;
+        };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /**
+             * Active
+             * @default true
+             */
+            active: boolean;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Events */
+            events?: string[];
+            /**
+             * Format
+             * @default json
+             * @enum {string}
+             */
+            format: "json" | "slack";
+            /** Project */
+            project?: string | null;
+            /** Secret */
+            secret?: string | null;
+            /** Study Id */
+            study_id?: number | null;
+            /** Url */
+            url: string;
+        };
+        /**
+         * WebhookCreated
+         * @description The answer to a create (and to a PATCH that rotates the secret): the only ones
+         *     that show the secret.
+         */
+        WebhookCreated: {
+            /** Active */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Events */
+            events: string[];
+            /** Format */
+            format: string;
+            /** Id */
+            id: number;
+            last_delivery?: components["schemas"]["LastDelivery"] | null;
+            /** Project */
+            project: string;
+            /** Secret */
+            secret: string;
+            /** Secret Hint */
+            secret_hint: string;
+            /** Study Id */
+            study_id: number | null;
+            /** Url */
+            url: string;
+        };
+        /** WebhookList */
+        WebhookList: {
+            /** Items */
+            items: components["schemas"]["WebhookRead"][];
+        };
+        /** WebhookRead */
+        WebhookRead: {
+            /** Active */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Events */
+            events: string[];
+            /** Format */
+            format: string;
+            /** Id */
+            id: number;
+            last_delivery?: components["schemas"]["LastDelivery"] | null;
+            /** Project */
+            project: string;
+            /** Secret Hint */
+            secret_hint: string;
+            /** Study Id */
+            study_id: number | null;
+            /** Url */
+            url: string;
+        };
+        /**
+         * WebhookUpdate
+         * @description Every field optional; `secret` rotates it (null: a new one is generated).
+         */
+        WebhookUpdate: {
+            /** Active */
+            active?: boolean | null;
+            /** Description */
+            description?: string | null;
+            /** Events */
+            events?: string[] | null;
+            /** Format */
+            format?: ("json" | "slack") | null;
+            /** Secret */
+            secret?: string | null;
+            /** Study Id */
+            study_id?: number | null;
+            /** Url */
+            url?: string | null;
         };
         /** WorldRead */
         WorldRead: {
@@ -2011,6 +3243,626 @@ export interface operations {
             };
         };
     };
+    list_projects_api_v1_projects_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectList"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_project_api_v1_projects_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_project_api_v1_projects__project__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_members_api_v1_projects__project__members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    grant_api_v1_projects__project__members__token_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+                token_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_api_v1_projects__project__members__token_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+                token_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     scale_params_api_v1_scale_post: {
         parameters: {
             query?: never;
@@ -2120,6 +3972,8 @@ export interface operations {
         parameters: {
             query?: {
                 state?: components["schemas"]["StudyState"] | null;
+                /** @description Only this project's studies (name or id). */
+                project?: string | null;
                 offset?: number;
                 limit?: number;
             };
@@ -2328,7 +4182,9 @@ export interface operations {
     };
     import_study_api_v1_studies_import_post: {
         parameters: {
-            query?: never;
+            query?: {
+                project?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2433,9 +4289,118 @@ export interface operations {
             };
         };
     };
+    import_optuna_study_api_v1_studies_import_optuna_post: {
+        parameters: {
+            query?: {
+                project?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptunaImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     import_study_stream_api_v1_studies_import_stream_post: {
         parameters: {
-            query?: never;
+            query?: {
+                project?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2849,6 +4814,222 @@ export interface operations {
             };
         };
     };
+    study_history_api_v1_studies__study_id__compare_history_get: {
+        parameters: {
+            query?: {
+                /** @description Trials shown as markers at most */
+                points?: number;
+            };
+            header?: never;
+            path: {
+                study_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyHistory"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    compare_trials_api_v1_studies__study_id__compare_trials_get: {
+        parameters: {
+            query?: {
+                /** @description 2 to 4 trial ids of this study, comma-separated */
+                trials?: string | null;
+                /** @description The curves' metric (default: objective) */
+                metric?: string | null;
+                /** @description Points per curve at most */
+                points?: number;
+            };
+            header?: never;
+            path: {
+                study_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialCompare"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     study_events_api_v1_studies__study_id__events_get: {
         parameters: {
             query?: never;
@@ -3162,6 +5343,109 @@ export interface operations {
             };
         };
     };
+    hypervolume_history_api_v1_studies__study_id__hypervolume_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HypervolumeRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     importance_api_v1_studies__study_id__importance_get: {
         parameters: {
             query?: {
@@ -3370,6 +5654,109 @@ export interface operations {
             };
         };
     };
+    pareto_set_api_v1_studies__study_id__pareto_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParetoRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     study_plan_api_v1_studies__study_id__plan_get: {
         parameters: {
             query?: never;
@@ -3488,7 +5875,7 @@ export interface operations {
             header?: never;
             path: {
                 study_id: number;
-                /** @description One of history, curves, parallel, slices, contour, importance, rungs, timeline */
+                /** @description One of history, curves, parallel, slices, contour, importance, rungs, timeline, pareto, hypervolume */
                 kind: string;
             };
             cookie?: never;
@@ -3502,6 +5889,109 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    population_api_v1_studies__study_id__population_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PopulationRead"];
                 };
             };
             /** @description Malformed request */
@@ -3609,6 +6099,113 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FollowupRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replay_api_v1_studies__study_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReplayRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialRead"];
                 };
             };
             /** @description Malformed request */
@@ -3805,6 +6402,8 @@ export interface operations {
                 order_by?: string;
                 limit?: number;
                 cursor?: string | null;
+                /** @description Only trials with this tag. */
+                tag?: string | null;
             };
             header?: never;
             path: {
@@ -4552,7 +7151,114 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TrialRead"];
+                    "application/json": components["schemas"]["TrialDetail"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    update_trial_api_v1_trials__trial_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trial_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrialUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialDetail"];
                 };
             };
             /** @description Malformed request */
@@ -5813,6 +8519,943 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ScaleRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    schedule_api_v1_trials__trial_id__schedule_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trial_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_webhooks_api_v1_webhooks_get: {
+        parameters: {
+            query?: {
+                /** @description Only this study's webhooks. */
+                study_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_webhook_api_v1_webhooks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_webhook_api_v1_webhooks__webhook_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_webhook_api_v1_webhooks__webhook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    update_webhook_api_v1_webhooks__webhook_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"] | components["schemas"]["WebhookRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_deliveries_api_v1_webhooks__webhook_id__deliveries_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Deliveries older than this id. */
+                before?: number | null;
+            };
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    redeliver_api_v1_webhooks__webhook_id__deliveries__delivery_id__redeliver_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+                delivery_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The study has finished */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid input; `field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable for a moment; send the request again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    test_webhook_api_v1_webhooks__webhook_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryRead"];
                 };
             };
             /** @description Malformed request */

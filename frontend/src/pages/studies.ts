@@ -2,6 +2,7 @@ import { api, request, type Schemas, type StudyRead } from "../api/client";
 import { subscribe } from "../api/live";
 import { throttle } from "../charts";
 import { clear, fmt, h, link, stateBadge } from "../dom";
+import { navigate } from "../main";
 import { projectSelect } from "./projects";
 
 const FINISHED = ["completed", "stopped", "failed", "cancelled"];
@@ -30,11 +31,28 @@ export function studiesPage(root: HTMLElement, params: URLSearchParams = new URL
   const body = h("tbody");
   const total = h("span", { class: "muted" });
   const error = h("p", { class: "error", role: "alert" });
+  // Studies picked for /compare?studies=... (2 to 6), kept across the list's refreshes.
+  const picked = new Map<number, string>(); // id -> name
+  const compareBtn = h("button", { type: "button", id: "compare-studies", disabled: true }, "Compare (0)");
+  const updateCompare = () => {
+    compareBtn.textContent = `Compare (${picked.size})`;
+    compareBtn.disabled = picked.size < 2 || picked.size > 6;
+    compareBtn.title = compareBtn.disabled ? "Tick 2 to 6 studies to compare them" : [...picked.values()].join(", ");
+  };
+  compareBtn.addEventListener("click", () => navigate(`/compare?studies=${[...picked.keys()].join(",")}`));
+  const pick = (s: StudyRead) => h("input", {
+    type: "checkbox", class: "pick", "aria-label": `compare ${s.name}`, "data-pick": s.id, checked: picked.has(s.id),
+    onchange: (e: Event) => {
+      if ((e.target as HTMLInputElement).checked) picked.set(s.id, s.name);
+      else picked.delete(s.id);
+      updateCompare();
+    },
+  });
   root.append(
     h(
       "section",
       { class: "card" },
-      h("div", { class: "row between" }, h("h1", null, "Studies ", total), projects, link("/studies/new", h("button", null, "New study"))),
+      h("div", { class: "row between" }, h("h1", null, "Studies ", total), projects, h("div", { class: "row" }, compareBtn, link("/studies/new", h("button", null, "New study")))),
       error,
       h(
         "table",
@@ -58,7 +76,7 @@ export function studiesPage(root: HTMLElement, params: URLSearchParams = new URL
           h(
             "tr",
             { "data-study": s.id },
-            h("td", null, link(`/studies/${s.id}`, s.name)),
+            h("td", null, pick(s), " ", link(`/studies/${s.id}`, s.name)),
             h("td", null, stateBadge(s.state)),
             h("td", null, strategyLabel(s)),
             h("td", { class: "num" }, fmt(s.best_value)),

@@ -6,12 +6,14 @@ import { navigate } from "../main";
 import { lineagePanel } from "./population";
 import { scalePanel } from "./scale";
 import { constraintText, type MultiTrial } from "./study/objectives";
+import { createNotesPanel, createTagsEditor } from "./study/notes";
 
 const LOG_KEEP = 200_000; // characters of the log tail kept on the page
 
 export function trialPage(root: HTMLElement, _params: URLSearchParams, id: number): () => void {
   let trial: TrialRead | null = null;
   let studyName = "";
+  let bestTrialId: number | null = null; // the study's best: "compare with best"
   const head = h("div");
   const message = h("p", { class: "error", role: "alert" });
   const paramsBody = h("tbody");
@@ -21,8 +23,14 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
   const log = h("pre", { class: "log", id: "log" });
   const follow = h("input", { type: "checkbox", checked: true, "aria-label": "follow log" });
 
+  // A person's notes (Markdown) and tags on the trial (./study/notes.ts).
+  const notes = createNotesPanel("trial-notes", (text) => api.updateTrial(id, { notes: text }));
+  const tags = createTagsEditor(async (next) => (await api.updateTrial(id, { tags: next })).tags ?? []);
+  notes.el.prepend(tags.el);
+
   root.append(
     h("section", { class: "card" }, head, message),
+    notes.el,
     h(
       "div",
       { class: "grid" },
@@ -61,6 +69,9 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
           "div",
           { class: "row actions" },
           link(`/studies/${t.study_id}`, "← ", studyName || `study ${t.study_id}`),
+          bestTrialId !== null && bestTrialId !== id
+            ? link(`/studies/${t.study_id}/compare?trials=${id},${bestTrialId}`, h("button", { type: "button", id: "compare-best" }, "Compare with best"))
+            : null,
           running ? h("button", { type: "button", id: "stop-trial", onclick: () => act(() => api.cancelTrial(id)) }, "Stop") : null,
           h("button", {
             type: "button",
@@ -117,8 +128,11 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
 
   async function loadTrial(): Promise<void> {
     try {
-      trial = await api.getTrial(id);
-      renderTrial(trial);
+      const read = await api.getTrial(id);
+      trial = read;
+      renderTrial(read);
+      notes.show(read);
+      tags.show(read.tags ?? []);
     } catch (err) {
       message.textContent = err instanceof ApiError ? err.detail : String(err);
     }
@@ -216,7 +230,9 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
     const loaded = trial as TrialRead | null;
     if (!loaded) return;
     try {
-      studyName = (await api.getStudy(loaded.study_id)).name;
+      const study = await api.getStudy(loaded.study_id);
+      studyName = study.name;
+      bestTrialId = study.best_trial_id ?? null;
       renderTrial(trial ?? loaded);
     } catch {
       /* the link keeps the study's number */

@@ -23,6 +23,11 @@ export function followStudy(studyId: number, panels: Panels): LiveStream {
         charts.onMetrics(Number(data["trial_id"]));
         break;
       case "trial":
+        // Notes or tags changed (PATCH /trials/{id}): only the table shows them.
+        if (data["annotated"]) {
+          refreshTable();
+          break;
+        }
         refreshHead();
         refreshTable();
         charts.onTrial(Number(data["id"]), String(data["state"] ?? ""));

@@ -96,6 +96,8 @@ export function createHeader(id: number, onStudy: (study: StudyRead) => void): H
           ["pbt", "pb2"].includes(String(s.strategy.name))
             ? h("a", { href: `/studies/${id}/population`, "data-link": true, class: "button", id: "population-link" }, "Population")
             : null,
+          // Webhooks of this study (frontend/src/pages/webhooks.ts).
+          h("a", { href: `/webhooks?study=${id}`, "data-link": true, class: "button", id: "notifications-link" }, "Notifications"),
         ),
       ),
       h("p", { class: "muted" },

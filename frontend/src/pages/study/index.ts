@@ -1,5 +1,6 @@
 // The study page: a header (name, state, actions, key figures), the charts, the trials
 // table, and the live changes that keep them current, one module each.
+import { api } from "../../api/client";
 import type { LiveStream } from "../../api/live";
 import { loadPlotly } from "../../charts";
 import { h } from "../../dom";
@@ -7,6 +8,7 @@ import { navigate } from "../../main";
 import { createChartsPanel } from "./charts-panel";
 import { followStudy } from "./events";
 import { createHeader } from "./header";
+import { createNotesPanel } from "./notes";
 import { createTrialsTable } from "./trials-table";
 
 export function studyPage(root: HTMLElement, _params: URLSearchParams, id: number): () => void {
@@ -14,9 +16,12 @@ export function studyPage(root: HTMLElement, _params: URLSearchParams, id: numbe
   const header = createHeader(id, (study) => {
     charts.setStudy(study);
     table.setStudy(study);
+    notes.show(study);
   });
   const table = createTrialsTable(id);
-  root.append(header.card, h("div", { class: "figures-grid" }, header.figures), charts.el, table.el);
+  // The study's Markdown notes (./notes.ts).
+  const notes = createNotesPanel("study-notes", (text) => api.updateStudy(id, { notes: text }));
+  root.append(header.card, h("div", { class: "figures-grid" }, header.figures), notes.el, charts.el, table.el);
 
   let stream: LiveStream | null = null;
   let closed = false;

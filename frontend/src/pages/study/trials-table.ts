@@ -2,6 +2,8 @@
 // `GET /studies/{id}/trials`), one page of `PAGE_SIZE` rows at a time.
 import { api, type StudyRead, type TrialRead } from "../../api/client";
 import { clear, duration, fmt, h, link, stateBadge } from "../../dom";
+import { navigate } from "../../main";
+import { tagsCell } from "./notes";
 import { constraintText, constraintsOf, objectivesOf, type ConstraintSpec, type MultiTrial, type ObjectiveSpec } from "./objectives";
 
 export const PAGE_SIZE = 20;
@@ -24,6 +26,7 @@ export interface TrialsTable {
 export function createTrialsTable(studyId: number): TrialsTable {
   const orderSel = h("select", { "aria-label": "order by", id: "order-by" }, ...ORDERINGS.map(([v, l]) => h("option", { value: v }, l)));
   const stateBoxes = STATES.map((s) => h("input", { type: "checkbox", value: s, "data-state": s }));
+  const tagFilter = h("input", { type: "search", id: "tag-filter", placeholder: "tag", "aria-label": "only trials with this tag", size: 12 });
   const tbody = h("tbody");
   const pager = h("span", { class: "muted", id: "trials-page" });
   const prevBtn = h("button", { type: "button", id: "trials-prev" }, "‹ Prev");
@@ -32,6 +35,15 @@ export function createTrialsTable(studyId: number): TrialsTable {
   const cursors: (string | null)[] = [null];
   let page = 0;
   let nextCursor: string | null = null;
+  // Trials picked for /studies/{id}/compare (kept across pages and sorts): 2 to 4.
+  const selected = new Map<number, number>(); // id -> number
+  const compareBtn = h("button", { type: "button", id: "compare-trials", disabled: true }, "Compare (0)");
+  const updateCompare = () => {
+    compareBtn.textContent = `Compare (${selected.size})`;
+    compareBtn.disabled = selected.size < 2 || selected.size > 4;
+    compareBtn.title = compareBtn.disabled ? "Tick 2 to 4 trials to compare them" : [...selected.values()].map((n) => `#${n}`).join(", ");
+  };
+  compareBtn.addEventListener("click", () => navigate(`/studies/${studyId}/compare?trials=${[...selected.keys()].join(",")}`));
 
   // Objective and constraint columns, once the study is known (several objectives: one
   // value column each; constraints: the observed value, red with the excess when broken).
@@ -43,7 +55,7 @@ export function createTrialsTable(studyId: number): TrialsTable {
     ...(objectives.length > 1 ? objectives.map((o) => `${o.metric} ${o.direction === "maximize" ? "↑" : "↓"}`) : ["Value"]),
     ...constraints.map((c) => `${c.metric} ${c.op} ${fmt(c.value)}`),
     ...(objectives.length > 1 || constraints.length ? ["Pareto"] : []),
-    "Params", "Worker", "Duration", "",
+    "Params", "Tags", "Worker", "Duration", "",
   ];
   const renderHead = () => clear(thead, h("tr", null, ...columns().map((c) => h("th", null, c))));
   renderHead();
@@ -51,8 +63,8 @@ export function createTrialsTable(studyId: number): TrialsTable {
   const el = h(
     "section",
     { class: "card", id: "trials-card" },
-    h("div", { class: "row between" }, h("h2", null, "Trials"), h("div", { class: "row" }, "Sort ", orderSel)),
-    h("div", { class: "row filters" }, "State: ", ...stateBoxes.map((b) => h("label", null, b, " ", b.value))),
+    h("div", { class: "row between" }, h("h2", null, "Trials"), h("div", { class: "row" }, compareBtn, "Sort ", orderSel)),
+    h("div", { class: "row filters" }, "State: ", ...stateBoxes.map((b) => h("label", null, b, " ", b.value)), " Tag: ", tagFilter),
     h(
       "table",
       { class: "table", id: "trials" },
@@ -67,7 +79,7 @@ export function createTrialsTable(studyId: number): TrialsTable {
     loaded = true;
     const states = stateBoxes.filter((b) => b.checked).map((b) => b.value);
     try {
-      const list = await api.listTrials(studyId, { order_by: orderSel.value, state: states, cursor: cursors[page], limit: PAGE_SIZE });
+      const list = await api.listTrials(studyId, { order_by: orderSel.value, state: states, cursor: cursors[page], limit: PAGE_SIZE, tag: tagFilter.value.trim() });
       nextCursor = list.next_cursor;
       clear(tbody, list.items.map(row));
       if (!list.items.length) tbody.append(h("tr", null, h("td", { colspan: columns().length, class: "muted" }, "No trials.")));
@@ -102,10 +114,18 @@ export function createTrialsTable(studyId: number): TrialsTable {
     return h(
       "tr",
       { "data-trial": t.id, class: multi.feasible === false ? "infeasible" : null, "data-pareto": multi.is_pareto ? "1" : null },
-      h("td", null, link(`/trials/${t.id}`, `#${t.number}`)),
+      h("td", { class: "nowrap" }, h("input", {
+        type: "checkbox", class: "pick", "aria-label": `compare #${t.number}`, "data-pick": t.id, checked: selected.has(t.id),
+        onchange: (e: Event) => {
+          if ((e.target as HTMLInputElement).checked) selected.set(t.id, t.number);
+          else selected.delete(t.id);
+          updateCompare();
+        },
+      }), link(`/trials/${t.id}`, `#${t.number}`)),
       h("td", null, stateBadge(t.state)),
       ...resultCells(multi),
       h("td", { class: "params" }, params),
+      tagsCell(t.tags, t.notes_excerpt),
       h("td", null, t.worker ?? "—"),
       h("td", null, duration(t.duration_s)),
       h("td", null, t.state === "running" || t.state === "queued"
@@ -125,6 +145,7 @@ export function createTrialsTable(studyId: number): TrialsTable {
   orderSel.addEventListener("change", () => { sortChosen = true; });
   orderSel.addEventListener("change", restart);
   stateBoxes.forEach((b) => b.addEventListener("change", restart));
+  tagFilter.addEventListener("change", restart);
   prevBtn.addEventListener("click", () => { if (page > 0) { page--; void load(); } });
   nextBtn.addEventListener("click", () => {
     if (!nextCursor) return;
