@@ -16,6 +16,7 @@ from app.live.hub import Hub, Subscription
 from app.projects import service as projects
 from app.projects.access import Access
 from app.studies import service as studies
+from app.webhooks.outbox import WAKE_KIND as WEBHOOK_WAKE
 
 router = APIRouter(tags=["live"])
 
@@ -63,6 +64,9 @@ async def _next_frames(subscription: Subscription, visible: Visible | None = Non
     changes = [first]
     while not subscription.queue.empty() and len(changes) < MAX_BATCH:
         changes.append(subscription.queue.get_nowait())
+    # The webhook dispatcher's wake-ups travel the hub between server processes; no page
+    # has a use for them.
+    changes = [c for c in changes if c["kind"] != WEBHOOK_WAKE]
     if visible is not None:
         changes = [c for c in changes if await visible(int(c["study_id"]))]
     return b"".join(_frame(c["kind"], {"study_id": c["study_id"], **c["data"]}) for c in changes)

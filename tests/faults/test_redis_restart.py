@@ -1,11 +1,15 @@
-"""Redis restarts while a Celery worker runs a study's trials (real server, worker, Redis)."""
+"""Redis restarts while a Celery worker runs a study's trials (real server, worker, and a
+Redis of the test's own, so that tests running beside it keep theirs)."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +17,7 @@ import pytest
 import redis
 
 from tests.faults.harness import ServerProcess, wait_for
-from tests.fixtures.services import redis_available
+from tests.fixtures.services import free_port, start_redis
 from tests.worker.conftest import LOSS_REGEX, TINY, celery_worker, unique_queue
 
 pytestmark = [
@@ -24,21 +28,23 @@ pytestmark = [
     pytest.mark.celery,
 ]
 
-BROKER = "redis://127.0.0.1:6379/9"
 EPOCHS = 10
 MAX_LATENCY_S = 5.0
 
 
-def _restart_redis() -> None:
-    """Down and up again in about a second; other test runs share this server, so it is
-    never left down."""
+def _restart_redis(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """Down and up again on the same port, in about a second."""
+    with contextlib.suppress(redis.ConnectionError):
+        redis.Redis(port=port).shutdown()  # saves first, as a packaged Redis does
+    wait_for(lambda: not _port_open(port), 10, "Redis to stop")
+    return start_redis(port, folder)
+
+
+def _port_open(port: int) -> bool:
     try:
-        subprocess.run(["redis-cli", "-p", "6379", "shutdown"], timeout=30, capture_output=True)
-        wait_for(lambda: not redis_available(), 10, "Redis to stop")
-    finally:
-        if not redis_available():
-            subprocess.run(["redis-server", "/etc/redis/redis.conf"], check=True, timeout=30)
-        wait_for(redis_available, 30, "Redis to come back")
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
+    except redis.ConnectionError:
+        return False
 
 
 def _probe(url: str, done: threading.Event, latencies: list[float]) -> None:
@@ -52,12 +58,22 @@ def _probe(url: str, done: threading.Event, latencies: list[float]) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.skipif(not Path("/etc/redis/redis.conf").exists(), reason="needs the local Redis")
-def test_redis_restart_mid_study(fault_db_url: str, tmp_path: Path) -> None:
-    if not redis_available():
-        pytest.skip("Redis is not answering on 127.0.0.1:6379")
-    redis.Redis.from_url(BROKER).flushdb()
-    server = ServerProcess(fault_db_url, tmp_path, env={"TUNELAB_BROKER_URL": BROKER})
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[int]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    port = free_port()
+    start_redis(port, tmp_path)
+    try:
+        yield port
+    finally:
+        with contextlib.suppress(redis.ConnectionError):  # whichever server runs there now
+            redis.Redis(port=port).shutdown(nosave=True)
+
+
+def test_redis_restart_mid_study(fault_db_url: str, own_redis: int, tmp_path: Path) -> None:
+    broker = f"redis://127.0.0.1:{own_redis}/0"
+    server = ServerProcess(fault_db_url, tmp_path, env={"TUNELAB_BROKER_URL": broker})
     server.start()
     queue = unique_queue()
     body = {
@@ -75,7 +91,7 @@ def test_redis_restart_mid_study(fault_db_url: str, tmp_path: Path) -> None:
     try:
         with (
             httpx.Client(base_url=f"{server.url}/api/v1", timeout=30) as api,
-            celery_worker(BROKER, queue, tmp_path, slots=4),
+            celery_worker(broker, queue, tmp_path, slots=4),
         ):
             study_id = api.post("/studies", json=body).json()["id"]
 
@@ -93,7 +109,7 @@ def test_redis_restart_mid_study(fault_db_url: str, tmp_path: Path) -> None:
             )
             prober.start()
             try:
-                _restart_redis()
+                _restart_redis(own_redis, tmp_path)
                 time.sleep(3)
             finally:
                 probing.set()
@@ -119,4 +135,3 @@ def test_redis_restart_mid_study(fault_db_url: str, tmp_path: Path) -> None:
                 assert sorted(p["step"] for p in points) == [float(e) for e in range(1, EPOCHS + 1)]
     finally:
         server.stop()
-        redis.Redis.from_url(BROKER).flushdb()

@@ -5,7 +5,6 @@ after a Redis restart, which can lose a task but keep its ticket, tickets start 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,26 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.fixtures.services import free_port
+from tests.fixtures.services import free_port, start_redis
 from worker import celery_app, tickets
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-def _start_redis(port: int, folder: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis(port=port).ping()
-            return process
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -40,7 +23,7 @@ def redis_port(tmp_path: Path) -> Iterator[int]:
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
     port = free_port()
-    process = _start_redis(port, tmp_path)
+    process = start_redis(port, tmp_path)
     try:
         yield port
     finally:
@@ -93,7 +76,7 @@ def test_tickets_start_afresh_after_a_restart_that_kept_them(
 
     # Restart with the dump saved at shutdown, as the shared Redis does.
     client.shutdown(save=True)
-    restarted = _start_redis(redis_port, tmp_path)
+    restarted = start_redis(redis_port, tmp_path)
     try:
         client = redis.Redis(port=redis_port)
         assert tickets.pending(client, 7) == 1  # kept by the dump, its task maybe not
