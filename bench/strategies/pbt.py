@@ -3,6 +3,7 @@
     nice -n 10 .venv/bin/python -m bench.strategies.pbt                  # both parts
     nice -n 10 .venv/bin/python -m bench.strategies.pbt --parts sim --seeds 10
     nice -n 10 .venv/bin/python -m bench.strategies.pbt --parts torch    # needs torch
+    .venv/bin/python -m bench.strategies.pbt --parts cost                # pb2's decision
 
 Part `sim`: a simulated training run whose best learning rate moves. The loss starts at 1
 and each epoch t multiplies it by
@@ -25,6 +26,9 @@ Workers finish an epoch in 1 +- 0.2 time units (seeded), so members reach their
 boundaries at different times (the strategies are asynchronous). A paused member's state
 is snapshotted at its boundary and an exploit copies the donor's snapshot, as the worker
 does with checkpoint folders (worker/checkpoints.py).
+
+Part `cost`: the time of one pb2 explore (fit the GP, maximise UCB) on 50 and 200
+observations (two params, three running members), median and max of 7 seeds.
 
 Part `torch`: a real run through the in-process executor: an MLP on scikit-learn's
 digits, trained by SGD, pbt over the learning rate (population 4, 16 epochs, interval 4),
@@ -51,6 +55,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from app.engine import registry
 from app.engine.base import Action, Fidelity, SearchExhausted, StudyContext, TrialState
@@ -431,6 +437,44 @@ def torch_part(seeds: int) -> dict[str, Any]:
     return {"rows": results}
 
 
+def cost_part(repeats: int = 7) -> dict[str, Any]:
+    from app.engine.schedulers import pb2
+    from app.engine.space import FloatParam
+
+    params = [
+        FloatParam(name="lr", low=1e-4, high=1.0, scale="log"),
+        FloatParam(name="momentum", low=0.0, high=0.99),
+    ]
+    running = [{"lr": 0.01, "momentum": 0.9}] * 3
+    rows = []
+    for size in (50, pb2.MAX_ROWS):
+        rng = np.random.default_rng(size)
+        observations = [
+            {
+                "params": {"lr": float(10 ** rng.uniform(-4, 0)), "momentum": rng.uniform(0, 0.99)},
+                "t": float(i // 4),
+                "r_before": float(rng.normal()),
+                "y": float(rng.normal()),
+            }
+            for i in range(size)
+        ]
+        seconds = []
+        for seed in range(repeats):
+            started = time.perf_counter()
+            pb2.select(
+                params, observations, running, time=size / 4 + 1, reward_before=0.0, seed=seed
+            )
+            seconds.append(time.perf_counter() - started)
+        row = {"observations": size, "median_s": statistics.median(seconds), "max_s": max(seconds)}
+        print(
+            f"pb2 explore, {size} observations: {row['median_s']:.3f} s median, "
+            f"{row['max_s']:.3f} s max",
+            flush=True,
+        )
+        rows.append(row)
+    return {"rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="sim,torch")
@@ -444,6 +488,8 @@ def main() -> None:
         out["sim"] = sim_part(args.seeds)
     if "torch" in parts:
         out["torch"] = torch_part(args.torch_seeds)
+    if "cost" in parts:
+        out["cost"] = cost_part()
     target = Path(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=1, default=str))

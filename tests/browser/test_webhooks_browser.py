@@ -66,6 +66,19 @@ def test_webhook_created_tested_and_logged(page: Any, api: httpx.Client) -> None
         assert json.loads(payload.inner_text())["event"] == "ping"
         screenshot(page, "webhooks")
 
+        # Rotating the secret takes a second click; later pings are signed with the new one.
+        rotate = row.locator(".webhook-rotate")
+        rotate.click()
+        assert api.get(f"/webhooks/{made['id']}").json()["secret_hint"] == secret[-4:]
+        rotate.click()
+        page.locator("#webhook-secret", has_not_text=secret).wait_for()
+        renewed = page.locator("#webhook-secret").inner_text()
+        assert api.get(f"/webhooks/{made['id']}").json()["secret_hint"] == renewed[-4:]
+        row.locator(".webhook-test").click()
+        second = hook.wait_for(2, "ping", timeout=15)[1]
+        assert verify(second.body, second.headers["Tunelab-Signature"], renewed)
+        assert not verify(second.body, second.headers["Tunelab-Signature"], secret)
+
     # Leaving the page stops its refreshes.
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url) if "/api/v1/webhooks" in r.url else None)

@@ -74,7 +74,9 @@ export const webhooksApi = {
     request<{ items: WebhookRead[] }>("GET", `/webhooks${studyId === null ? "" : `?study_id=${studyId}`}`),
   get: (id: number) => request<WebhookRead>("GET", `/webhooks/${id}`),
   create: (body: WebhookCreate) => request<WebhookCreated>("POST", "/webhooks", body),
-  update: (id: number, body: WebhookUpdate) => request<WebhookRead>("PATCH", `/webhooks/${id}`, body),
+  /** The answer carries `secret` when the body set or renewed it (`secret: null`). */
+  update: (id: number, body: WebhookUpdate) =>
+    request<WebhookRead & { secret?: string }>("PATCH", `/webhooks/${id}`, body),
   remove: (id: number) => request<void>("DELETE", `/webhooks/${id}`),
   test: (id: number) => request<DeliveryRead>("POST", `/webhooks/${id}/test`),
   deliveries: (id: number, limit = 50) =>

@@ -162,6 +162,16 @@ export function webhooksPage(root: HTMLElement, params: URLSearchParams): Dispos
                 { type: "button", class: "webhook-toggle", onclick: () => void setActive(w.id, !w.active) },
                 w.active ? "Deactivate" : "Activate",
               ),
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "webhook-rotate",
+                  // Two clicks: the first asks, the second (within 5 s) renews the secret.
+                  onclick: (e: Event) => void rotate(w, e.currentTarget as HTMLButtonElement),
+                },
+                "Rotate secret",
+              ),
               h("button", { type: "button", class: "danger webhook-delete", onclick: () => void remove(w) }, "Delete"),
             ),
           ),
@@ -236,6 +246,24 @@ export function webhooksPage(root: HTMLElement, params: URLSearchParams): Dispos
 
   function setActive(id: number, active: boolean): Promise<void> {
     return act(() => webhooksApi.update(id, { active }));
+  }
+
+  /** A new signing secret, shown once; receivers need it before the next delivery. */
+  async function rotate(w: WebhookRead, button: HTMLButtonElement): Promise<void> {
+    if (!button.classList.contains("confirming")) {
+      button.classList.add("confirming");
+      button.textContent = "Confirm: new secret";
+      button.title = `The receiver of ${w.url} must get the new secret`;
+      window.setTimeout(() => {
+        button.classList.remove("confirming");
+        button.textContent = "Rotate secret";
+      }, 5000);
+      return;
+    }
+    await act(async () => {
+      const made = await webhooksApi.update(w.id, { secret: null });
+      if (made.secret) showSecret(w.id, made.secret, "has a new");
+    });
   }
 
   async function remove(w: WebhookRead): Promise<void> {
@@ -468,7 +496,7 @@ export function webhooksPage(root: HTMLElement, params: URLSearchParams): Dispos
     );
   }
 
-  function showSecret(id: number, secret: string): void {
+  function showSecret(id: number, secret: string, what = "created. Its"): void {
     const code = h("code", { id: "webhook-secret" }, secret);
     const copied = h("span", { class: "muted" });
     clear(
@@ -476,7 +504,7 @@ export function webhooksPage(root: HTMLElement, params: URLSearchParams): Dispos
       h(
         "div",
         { class: "secret-once", role: "status" },
-        h("strong", null, `Webhook ${id} created. Its signing secret: `),
+        h("strong", null, `Webhook ${id} ${what} signing secret: `),
         code,
         " ",
         h(
