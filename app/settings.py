@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     webhook_poll_s: float = 1.0
     webhook_concurrency: int = 32
     webhook_keep_deliveries: int = 1000
+    # The address people open the dashboard at (e.g. https://tunelab.example.com): webhook
+    # messages link to the study and trial there. Empty: messages carry no links.
+    public_url: str = ""
 
     @property
     def resolved_database_url(self) -> str:

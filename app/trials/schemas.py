@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from app.core.notes import Notes, Tags
+from app.core.notes import MAX_TAGS, Notes, Tags
 from app.core.schemas import InputSchema, Schema, WireFloat
 from app.engine.base import Action, TrialState
 from app.metrics.schemas import MetricPointIn
@@ -75,6 +75,14 @@ class TrialUpdate(InputSchema):
 
     notes: Notes | None = None
     tags: Tags | None = None
+    # Changes to the tags as they are when the write lands: two people tagging the same
+    # trial at once both keep theirs (`tags` replaces the whole list).
+    add_tags: Tags | None = Field(
+        default=None, description="Tags to add (those already there stay once)."
+    )
+    remove_tags: list[str] | None = Field(
+        default=None, max_length=MAX_TAGS, description="Tags to take off (absent ones are ignored)."
+    )
 
 
 class TrialConstraintRead(Schema):

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, Gone, Invalid, TrialNotFound
+from app.core.notes import MAX_TAGS
 from app.core.notify import notify
 from app.db.types import utcnow
 from app.engine import lifecycle as rules
@@ -518,12 +519,32 @@ def annotate(session: Session, trial_id: int, body: TrialUpdate, editor: str = "
     """Sets a trial's notes and tags. Not a lifecycle change: no study lock, no event,
     and `history_version` stays (strategies never see notes or tags); open dashboards
     hear of it as a "trial" change with `annotated: true`."""
-    trial = get_trial(session, trial_id)
+    edits_tags = body.add_tags is not None or body.remove_tags is not None
+    if body.tags is not None and edits_tags:
+        raise Invalid(
+            "give either tags (the whole list) or add_tags / remove_tags", field="add_tags"
+        )
+    if edits_tags:
+        # Edited as the tags are when this write lands: the row is locked (PostgreSQL;
+        # SQLite's writers take turns), so concurrent edits all count.
+        trial = TrialRepository(session).get_for_update(trial_id) or get_trial(session, trial_id)
+    else:
+        trial = get_trial(session, trial_id)
     changes: dict[str, Any] = {}
     if body.notes is not None:
         changes.update(notes=body.notes, notes_updated_at=utcnow(), notes_updated_by=editor)
     if body.tags is not None:
         changes["tags"] = list(body.tags)
+    if edits_tags:
+        removed = {t.strip() for t in body.remove_tags or ()}
+        kept = [t for t in trial.tags or [] if t not in removed]
+        tags = kept + [t for t in body.add_tags or () if t not in kept]
+        if len(tags) > MAX_TAGS:
+            raise Invalid(
+                f"the trial would have {len(tags)} tags; it may have at most {MAX_TAGS}",
+                field="add_tags",
+            )
+        changes["tags"] = tags
     if changes:
         TrialRepository(session).annotate(trial, changes)
         notify(

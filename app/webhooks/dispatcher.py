@@ -52,6 +52,7 @@ class Dispatcher:
         self.timeout_s = settings.webhook_timeout_s
         self.concurrency = max(1, settings.webhook_concurrency)
         self.keep = settings.webhook_keep_deliveries
+        self.public_url = settings.public_url
         self.policy = service.Policy(
             max_attempts=settings.webhook_max_attempts,
             retry_base_s=settings.webhook_retry_base_s,
@@ -163,7 +164,7 @@ class Dispatcher:
         self, limit: int, busy: frozenset[int]
     ) -> tuple[list[service.Outgoing], datetime | None]:
         with self.database.session() as session:
-            return service.claim(session, self.policy, limit, busy)
+            return service.claim(session, self.policy, limit, busy, self.public_url)
 
     def _record(self, outcome: service.Outcome) -> None:
         with self.database.session() as session:

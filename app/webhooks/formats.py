@@ -47,9 +47,27 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def render(payload: dict[str, Any], delivery_id: int, fmt: str) -> bytes:
-    """The body of one delivery: the stored payload with the delivery's id, in `fmt`."""
+def links(payload: dict[str, Any], public_url: str) -> dict[str, str]:
+    """The dashboard pages of the payload's study and trial, under `public_url`."""
+    base = public_url.rstrip("/")
+    if not base:
+        return {}
+    found: dict[str, str] = {}
+    study, trial = payload.get("study"), payload.get("trial")
+    if study and study.get("id") is not None:
+        found["study"] = f"{base}/studies/{study['id']}"
+    if trial and trial.get("id") is not None:
+        found["trial"] = f"{base}/trials/{trial['id']}"
+    return found
+
+
+def render(payload: dict[str, Any], delivery_id: int, fmt: str, public_url: str = "") -> bytes:
+    """The body of one delivery: the stored payload with the delivery's id and, when the
+    server knows its public address, links to the dashboard's pages, in `fmt`."""
     body: dict[str, Any] = {"id": delivery_id, **payload}
+    found = links(payload, public_url)
+    if found:
+        body["links"] = found
     if fmt == "slack":
         body = slack(body)
     return json.dumps(json_safe(body), separators=(",", ":"), allow_nan=False).encode()
@@ -60,27 +78,30 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _linked(text: str, url: str | None) -> str:
+    """Slack's link markup, `<url|text>`; the text alone without a URL."""
+    return f"<{url}|{text}>" if url else text
+
+
 def slack(body: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message (also read by Mattermost, Rocket.Chat and others
     that speak Slack's format): `text` for notifications, `blocks` for the layout."""
     event = str(body.get("event", ""))
     text = str(body.get("text", ""))
     title = _TITLES.get(event, event)
+    found: dict[str, str] = body.get("links") or {}
     fields: list[dict[str, Any]] = []
     study = body.get("study")
     if study:
-        fields.append(
-            {
-                "type": "mrkdwn",
-                "text": f"*Study*\n{_escape(str(study.get('name')))} (#{study.get('id')})",
-            }
-        )
+        name = f"{_escape(str(study.get('name')))} (#{study.get('id')})"
+        fields.append({"type": "mrkdwn", "text": f"*Study*\n{_linked(name, found.get('study'))}"})
     trial = body.get("trial")
     if trial:
+        number_text = _linked(f"#{trial.get('number')}", found.get("trial"))
         fields.append(
             {
                 "type": "mrkdwn",
-                "text": f"*Trial*\n#{trial.get('number')} ({trial.get('state')}, "
+                "text": f"*Trial*\n{number_text} ({trial.get('state')}, "
                 f"value {number(trial.get('value'))})",
             }
         )

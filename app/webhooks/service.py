@@ -264,10 +264,11 @@ class Policy:
 
 
 def claim(
-    session: Session, policy: Policy, limit: int, busy: frozenset[int]
+    session: Session, policy: Policy, limit: int, busy: frozenset[int], public_url: str = ""
 ) -> tuple[list[Outgoing], datetime | None]:
     """Leases up to `limit` due deliveries (none of the `busy` webhooks') and renders
-    their bodies; also returns when the next pending one is due."""
+    their bodies (linking to the dashboard at `public_url`, when set); also returns when
+    the next pending one is due."""
     now = utcnow()
     rows = DeliveryRepository(session).claim_due(
         now, now + timedelta(seconds=policy.lease_s), limit, busy
@@ -285,7 +286,7 @@ def claim(
                 url=webhook.url,
                 secret=webhook.secret,
                 event=row.event,
-                body=render(row.payload or {}, row.id, webhook.format),
+                body=render(row.payload or {}, row.id, webhook.format, public_url),
                 attempt=row.attempts,
             )
         )

@@ -100,7 +100,7 @@ def test_notes_and_tags_are_edited_kept_and_rendered_inert(
     page.locator('#trial-tags [data-tag="lr-sweep"]').wait_for()
     page.fill("#tag-input", "x" * 65)
     page.click("#tag-add")
-    page.locator(".tags-row .error", has_text="tags.2").wait_for()
+    page.locator(".tags-row .error", has_text="add_tags.0").wait_for()
     page.fill("#tag-input", "")
     page.click('#trial-tags [aria-label="remove tag baseline"]')
     page.locator('#trial-tags [data-tag="baseline"]').wait_for(state="detached")

@@ -80,9 +80,9 @@ def test_webhook_created_tested_and_logged(page: Any, api: httpx.Client) -> None
         assert not verify(second.body, second.headers["Tunelab-Signature"], secret)
 
     # Leaving the page stops its refreshes.
-    calls: list[str] = []
-    page.on("request", lambda r: calls.append(r.url) if "/api/v1/webhooks" in r.url else None)
     page.click('.topbar a[href="/projects"]')
     page.locator("#projects").wait_for()
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/api/v1/webhooks" in r.url else None)
     page.wait_for_timeout(3200)
     assert calls == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -82,6 +83,32 @@ BEYOND_THE_LIMITS = [
     ({"notes": "a\x00b"}, "notes"),
     ({"tags": ["nul\x00"]}, "tags.0"),
 ]
+
+
+def test_tags_added_and_removed_at_once_by_several_people_all_count(client, study_with_trials):
+    _, trials = study_with_trials
+    tid = trials[0]["id"]
+    patch_trial(client, tid, tags=["baseline", "old"])
+    names = [f"person-{i}" for i in range(8)]
+    with ThreadPoolExecutor(len(names)) as pool:
+        answers = list(pool.map(lambda n: patch_trial(client, tid, add_tags=[n]), names))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    tags = client.get(f"{API}/trials/{tid}").json()["tags"]
+    assert tags[:2] == ["baseline", "old"] and sorted(tags[2:]) == names
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda n: patch_trial(client, tid, remove_tags=[n]), ["old", "person-3"]))
+    tags = client.get(f"{API}/trials/{tid}").json()["tags"]
+    assert "old" not in tags and "person-3" not in tags and len(tags) == 8
+    # One call may add and remove; an absent tag is ignored; a present one stays once.
+    read = patch_trial(client, tid, add_tags=["baseline", " new "], remove_tags=["nope"]).json()
+    assert read["tags"][-1] == "new" and read["tags"].count("baseline") == 1
+
+    both = patch_trial(client, tid, tags=["a"], add_tags=["b"])
+    assert both.status_code == 422 and both.json()["field"] == "add_tags"
+    full = patch_trial(client, tid, add_tags=[f"t{i}" for i in range(30)])
+    assert full.status_code == 422 and full.json()["field"] == "add_tags"
+    assert client.get(f"{API}/trials/{tid}").json()["tags"] == read["tags"]
 
 
 def test_trial_limits_answer_422_naming_the_field(client, study_with_trials):

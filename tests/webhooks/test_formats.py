@@ -31,6 +31,27 @@ def test_slack_escapes_its_control_characters() -> None:
     assert "#3 (failed, value none)" in body["blocks"][1]["fields"][1]["text"]
 
 
+def test_with_a_public_url_messages_link_to_the_dashboard() -> None:
+    payload = {
+        "event": "study.new_best",
+        "study": {"id": 4, "name": "lr sweep", "direction": "minimize", "state": "running"},
+        "trial": {"id": 17, "number": 5, "state": "completed", "value": 0.25, "params": {}},
+        "data": {},
+        "text": "new best",
+    }
+    base = "https://tunelab.example.com/"
+    body = json.loads(render(payload, 1, "json", base))
+    assert body["links"] == {
+        "study": "https://tunelab.example.com/studies/4",
+        "trial": "https://tunelab.example.com/trials/17",
+    }
+    fields = json.loads(render(payload, 1, "slack", base))["blocks"][1]["fields"]
+    assert fields[0]["text"] == "*Study*\n<https://tunelab.example.com/studies/4|lr sweep (#4)>"
+    assert fields[1]["text"].startswith("*Trial*\n<https://tunelab.example.com/trials/17|#5>")
+    # Without a public address there is nothing to link to.
+    assert "links" not in json.loads(render(payload, 1, "json"))
+
+
 def test_sign_and_verify() -> None:
     body = b'{"id":1}'
     header = sign(body, "s3cret-value", 1_700_000_000)

@@ -2778,8 +2778,18 @@ export interface components {
          *     trial's strategy, so changing them never touches the trial's lifecycle.
          */
         TrialUpdate: {
+            /**
+             * Add Tags
+             * @description Tags to add (those already there stay once).
+             */
+            add_tags?: string[] | null;
             /** Notes */
             notes?: string | null;
+            /**
+             * Remove Tags
+             * @description Tags to take off (absent ones are ignored).
+             */
+            remove_tags?: string[] | null;
             /** Tags */
             tags?: string[] | null;
         };

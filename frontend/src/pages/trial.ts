@@ -25,7 +25,7 @@ export function trialPage(root: HTMLElement, _params: URLSearchParams, id: numbe
 
   // A person's notes (Markdown) and tags on the trial (./study/notes.ts).
   const notes = createNotesPanel("trial-notes", (text) => api.updateTrial(id, { notes: text }));
-  const tags = createTagsEditor(async (next) => (await api.updateTrial(id, { tags: next })).tags ?? []);
+  const tags = createTagsEditor(async (change) => (await api.updateTrial(id, change)).tags ?? []);
   notes.el.prepend(tags.el);
 
   root.append(

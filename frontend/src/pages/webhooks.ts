@@ -203,6 +203,7 @@ export function webhooksPage(root: HTMLElement, params: URLSearchParams): Dispos
       do {
         again = false;
         await loadList();
+        if (disposed) return;
         await loadDeliveries();
         if (loadFailed) error.textContent = "";
         loadFailed = false;
@@ -236,6 +237,7 @@ export function webhooksPage(root: HTMLElement, params: URLSearchParams): Dispos
   let soonTimer: number | undefined;
   function soon(): void {
     window.clearTimeout(soonTimer);
+    if (disposed) return; // an answer that came after the page was left
     soonTimer = window.setTimeout(() => void load(), 700);
   }
 

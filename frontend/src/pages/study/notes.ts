@@ -112,14 +112,18 @@ export interface TagsEditor {
 }
 
 /** A trial's tags as chips: × removes one, the input adds (commas separate several). */
-export function createTagsEditor(save: (tags: string[]) => Promise<string[]>): TagsEditor {
+/** A change to the tags as the server has them when it lands (so that two people tagging
+ * one trial at once both keep theirs); `save` answers the tags after it. */
+export type TagsChange = { add_tags?: string[]; remove_tags?: string[] };
+
+export function createTagsEditor(save: (change: TagsChange) => Promise<string[]>): TagsEditor {
   let tags: string[] = [];
   const chips = h("span", { class: "tag-chips", id: "trial-tags" });
   const input = h("input", { type: "text", id: "tag-input", placeholder: "add a tag", "aria-label": "add a tag", maxlength: 200 });
   const message = h("span", { class: "error", role: "alert" });
-  const apply = async (next: string[]) => {
+  const apply = async (change: TagsChange) => {
     try {
-      tags = await save(next);
+      tags = await save(change);
       message.textContent = "";
       render();
       return true;
@@ -131,7 +135,7 @@ export function createTagsEditor(save: (tags: string[]) => Promise<string[]>): T
   const add = async () => {
     const fresh = input.value.split(",").map((t) => t.trim()).filter(Boolean);
     if (!fresh.length) return;
-    if (await apply([...tags, ...fresh.filter((t) => !tags.includes(t))])) input.value = "";
+    if (await apply({ add_tags: fresh })) input.value = "";
   };
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
@@ -150,7 +154,7 @@ export function createTagsEditor(save: (tags: string[]) => Promise<string[]>): T
               "span",
               { class: "tag-chip", "data-tag": t },
               t,
-              h("button", { type: "button", class: "tag-remove", "aria-label": `remove tag ${t}`, title: `remove ${t}`, onclick: () => void apply(tags.filter((x) => x !== t)) }, "×"),
+              h("button", { type: "button", class: "tag-remove", "aria-label": `remove tag ${t}`, title: `remove ${t}`, onclick: () => void apply({ remove_tags: [t] }) }, "×"),
             ),
           )
         : h("span", { class: "muted" }, "no tags"),
