@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import pytest
 
@@ -167,20 +168,7 @@ def test_pibo_contract(sampler):
     again = simulate(build(sampler, "none", {}, None, space=PRIOR_SPACE), max_trials=24)
     assert again.log == run.log
 
-    rebuilt = build(sampler, "none", {}, None, space=PRIOR_SPACE)
-    original = rebuilt.strategy
-
-    class Rebuilding:
-        def suggest(self, history):
-            return _fresh(original).suggest(history)
-
-        def on_result(self, history, trial):
-            return _fresh(original).on_result(history, trial)
-
-        def pending_resume(self, history):
-            return _fresh(original).pending_resume(history)
-
-    rebuilt.strategy = Rebuilding()  # type: ignore[assignment]
+    rebuilt = _rebuilt_at_every_call(build(sampler, "none", {}, None, space=PRIOR_SPACE))
     assert simulate(rebuilt, max_trials=24).log == run.log
 
 
@@ -200,8 +188,13 @@ def test_fresh_strategy_objects_decide_the_same(sampler, scheduler, options, ear
     """Strategies keep no memory: rebuilding them before every call changes nothing."""
     kept = simulate(build(sampler, scheduler, options, early), max_trials=15)
 
-    rebuilt = build(sampler, scheduler, options, early)
-    original = rebuilt.strategy
+    rebuilt = _rebuilt_at_every_call(build(sampler, scheduler, options, early))
+    assert simulate(rebuilt, max_trials=15).log == kept.log
+
+
+def _rebuilt_at_every_call(study: Any) -> Any:
+    """The study with its strategy rebuilt from its options before every call."""
+    original = study.strategy
 
     class Rebuilding:
         def suggest(self, history):
@@ -213,8 +206,8 @@ def test_fresh_strategy_objects_decide_the_same(sampler, scheduler, options, ear
         def pending_resume(self, history):
             return _fresh(original).pending_resume(history)
 
-    rebuilt.strategy = Rebuilding()  # type: ignore[assignment]
-    assert simulate(rebuilt, max_trials=15).log == kept.log
+    study.strategy = Rebuilding()
+    return study
 
 
 def _fresh(strategy: registry.Strategy) -> registry.Strategy:

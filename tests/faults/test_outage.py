@@ -97,37 +97,49 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
+def _running_with_points(api: str, study_id: int) -> Any:
+    """The study's trial once it runs and has stored 4 s of points."""
+    trial = _wait(
+        lambda: (t := _trial(api, study_id)) and t["state"] == "running" and t,
+        60,
+        "the trial to start",
+    )
+    _wait(lambda: len(_points(api, trial["id"])) >= 8, 60, "4 s of points")
+    return trial
+
+
+def _ended(api: str, study_id: int, what: str) -> Any:
+    return _wait(lambda: (t := _trial(api, study_id)) and t["state"] != "running" and t, 90, what)
+
+
+def _completed_with_every_point_once(api: str, done: Any, trial_id: int) -> list[Any]:
+    """Checks the trial completed in its first run with every printed point once, in step
+    order, and the console output whole (each line once); returns the stored points."""
+    assert done["state"] == "completed", done
+    assert done["retries"] == 0
+    stored = [(p["step"], p["value"]) for p in _points(api, trial_id)]
+    log = call("GET", f"{api}/api/v1/trials/{trial_id}/logs").json()["text"]
+    printed = [(float(m["step"]), float(m["value"])) for m in LINE.finditer(log)]
+    assert [s for s, _ in stored] == [float(s) for s in range(1, STEPS + 1)], stored
+    assert stored == printed
+    return stored
+
+
 def test_an_api_outage_loses_no_point(served: ServerProcess, broker: str, tmp_path: Path):
     api = served.url
     queue = unique_queue()
     with celery_worker(broker, queue, tmp_path, slots=1) as worker:
         study_id = _study(api, queue)
-        trial = _wait(
-            lambda: (t := _trial(api, study_id)) and t["state"] == "running" and t,
-            60,
-            "the trial to start",
-        )
-        _wait(lambda: len(_points(api, trial["id"])) >= 8, 60, "4 s of points")
+        trial = _running_with_points(api, study_id)
         served.stop()
         stopped_at = time.monotonic()
         time.sleep(OUTAGE_S)
         assert worker.poll() is None, "the worker died during the outage"
         served.start()
         restarted_in = time.monotonic() - stopped_at
-        done = _wait(
-            lambda: (t := _trial(api, study_id)) and t["state"] != "running" and t,
-            90,
-            "the trial to end after the API came back",
-        )
-    assert done["state"] == "completed", done
-    assert done["retries"] == 0  # the same run, never taken for lost
-    points = _points(api, trial["id"])
-    stored = [(p["step"], p["value"]) for p in points]
-    log = call("GET", f"{api}/api/v1/trials/{trial['id']}/logs").json()["text"]
-    printed = [(float(m["step"]), float(m["value"])) for m in LINE.finditer(log)]
-    # Every printed point once, in step order, the console output whole (each line once).
-    assert [s for s, _ in stored] == [float(s) for s in range(1, STEPS + 1)], stored
-    assert stored == printed
+        done = _ended(api, study_id, "the trial to end after the API came back")
+    # The same run, never taken for lost.
+    stored = _completed_with_every_point_once(api, done, trial["id"])
     print(f"outage {OUTAGE_S:g} s; API back after {restarted_in:.0f} s; {len(stored)} points")
 
 
@@ -148,12 +160,7 @@ def test_a_database_outage_loses_no_point(
     try:
         with celery_worker(broker, queue, tmp_path, slots=1) as worker:
             study_id = _study(api, queue)
-            trial = _wait(
-                lambda: (t := _trial(api, study_id)) and t["state"] == "running" and t,
-                60,
-                "the trial to start",
-            )
-            _wait(lambda: len(_points(api, trial["id"])) >= 8, 60, "4 s of points")
+            trial = _running_with_points(api, study_id)
             database.stop()
             stopped_at = time.monotonic()
             # The API stays up and answers 503 meanwhile.
@@ -161,19 +168,9 @@ def test_a_database_outage_loses_no_point(
             time.sleep(max(0.0, DB_OUTAGE_S - (time.monotonic() - stopped_at)))
             assert worker.poll() is None, "the worker died during the outage"
             database.start()
-            done = _wait(
-                lambda: (t := _trial(api, study_id)) and t["state"] != "running" and t,
-                90,
-                "the trial to end after the database came back",
-            )
-        assert done["state"] == "completed", done
-        assert done["retries"] == 0  # the same run: neither taken for lost nor re-queued
-        points = _points(api, trial["id"])
-        stored = [(p["step"], p["value"]) for p in points]
-        log = call("GET", f"{api}/api/v1/trials/{trial['id']}/logs").json()["text"]
-        printed = [(float(m["step"]), float(m["value"])) for m in LINE.finditer(log)]
-        assert [s for s, _ in stored] == [float(s) for s in range(1, STEPS + 1)], stored
-        assert stored == printed
+            done = _ended(api, study_id, "the trial to end after the database came back")
+        # The same run: neither taken for lost nor re-queued.
+        stored = _completed_with_every_point_once(api, done, trial["id"])
         print(f"database outage {DB_OUTAGE_S:g} s; {len(stored)} points, each once")
     finally:
         server.stop()

@@ -184,6 +184,13 @@ class SessionView:
 STATE_FILE = "tunelab-state.json"
 
 
+def step_kind(step: str) -> str:
+    """What a callback counts its steps in: "epoch" or "global_step"."""
+    if step not in ("epoch", "global_step"):
+        raise ValueError("step is 'epoch' or 'global_step'")
+    return step
+
+
 def as_number(value: Any) -> float | None:
     """A Python or numpy number, or a tensor or array of one element, as a float; None
     for anything else (text, a whole tensor)."""

@@ -20,7 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, SessionView, TrialSession, lazy_class
+from tunelab.integrations._core import (
+    PAUSE,
+    SessionView,
+    TrialSession,
+    lazy_class,
+    step_kind,
+)
 
 CHECKPOINT = "tunelab-last.ckpt"
 
@@ -64,9 +70,7 @@ def _build() -> type:
             checkpoint_dir: str | Path | None = None,
         ) -> None:
             super().__init__()
-            if step not in ("epoch", "global_step"):
-                raise ValueError("step is 'epoch' or 'global_step'")
-            self.step = step
+            self.step = step_kind(step)
             self._saved = False
             self.session = TrialSession(
                 study, url=url, token=token, metrics=metrics, checkpoint_dir=checkpoint_dir

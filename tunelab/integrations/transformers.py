@@ -27,7 +27,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tunelab.integrations._core import PAUSE, SessionView, TrialSession, lazy_class
+from tunelab.integrations._core import (
+    PAUSE,
+    SessionView,
+    TrialSession,
+    lazy_class,
+    step_kind,
+)
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Not metrics of the model: how long the evaluation took, and where in training it was.
@@ -68,9 +74,7 @@ def _build() -> type:
             step: str = "global_step",
             checkpoint_dir: str | Path | None = None,
         ) -> None:
-            if step not in ("epoch", "global_step"):
-                raise ValueError("step is 'epoch' or 'global_step'")
-            self.step = step
+            self.step = step_kind(step)
             self.session = TrialSession(
                 study, url=url, token=token, metrics=metrics, checkpoint_dir=checkpoint_dir
             )
